@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the test suites use, when missing. Idempotent; needs root
+# (or sudo) only when something is missing.
+set -euo pipefail
+
+# command -> Debian package
+declare -A wanted=(
+  [g++]=g++
+  [make]=make
+  [python3]=python3
+)
+
+missing=()
+for cmd in "${!wanted[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "system packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
