@@ -1,0 +1,27 @@
+export { AddressSpace } from './address-space';
+export { hex, isMemoryError, MemoryError, type MemoryErrorCode, type MemoryErrorContext } from './errors';
+export { FlatView } from './flat-view';
+export { MemoryContext } from './memory-context';
+export {
+  MemoryRegion,
+  type MemoryRegionKind,
+  type MemoryRegionOptions,
+  type RamRegionOptions,
+  type RomRegionOptions,
+} from './memory-region';
+export { dumpFlatView, dumpMemoryTree } from './mtree';
+export type {
+  AccessFault,
+  AccessFaultReason,
+  AccessSize,
+  AsyncMemoryRegionOps,
+  FlatRange,
+  IommuOps,
+  IommuPermissions,
+  IommuTlbEntry,
+  MemoryListener,
+  MemoryRegionOps,
+  MemoryRegionSection,
+  MemTxResult,
+  UnassignedAccess,
+} from './types';
