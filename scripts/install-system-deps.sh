@@ -6,6 +6,7 @@ set -euo pipefail
 # command -> Debian package
 declare -A wanted=(
   [g++]=g++
+  [lspci]=pciutils
   [make]=make
   [python3]=python3
 )

@@ -1,0 +1,71 @@
+/**
+ * @vfu/pci: the qdev device tree (several parentless root buses, typed properties, a device type
+ * registry) and the PCI device model (config space, BARs, capabilities, interrupts, DMA), with
+ * every root bus owning its own memory, IO and DMA spaces.
+ */
+export { type BarDefinition, type BarKind, type BarMmapArea, PciBar } from './bar';
+export type { CapabilityHost } from './capabilities/host';
+export { MsiCapability, type MsiOptions } from './capabilities/msi';
+export { MsixCapability, type MsixOptions } from './capabilities/msix';
+export { PcieCapability, type PcieDeviceType, type PcieOptions } from './capabilities/pcie';
+export { PmCapability, type PmOptions, type PowerState } from './capabilities/pm';
+export { type CapabilityEntry, type ConfigAccessSize, ConfigSpace } from './config-space';
+export {
+  isPciError,
+  isQdevError,
+  PciError,
+  type PciErrorCode,
+  type PciErrorContext,
+  QdevError,
+  type QdevErrorCode,
+  type QdevErrorContext,
+} from './errors';
+export type { InterruptSink, IrqInfo, IrqStateEvent, MsiMessage, MsiOutcome } from './interrupts';
+export { formatLspciDump, type LspciDumpOptions } from './lspci-dump';
+export {
+  formatDevfn,
+  PCI_DEVFN_MAX,
+  type PciFunction,
+  PciRootBus,
+  type PciRootBusOptions,
+} from './pci-bus';
+export {
+  definePciDeviceClass,
+  devfnProperty,
+  PCI_ANY_ID,
+  type PciCommonProperties,
+  PciDevice,
+  type PciDeviceClassDefinition,
+  type PciDeviceInit,
+  type PciIdentity,
+  type PciRegionInfo,
+  pciCommonProperties,
+} from './pci-device';
+export {
+  Bus,
+  type BusOptions,
+  checkId,
+  Device,
+  type DeviceInit,
+  type HotplugHandler,
+  type ResetKind,
+} from './qdev/device';
+export {
+  type DeviceAddOptions,
+  DeviceTree,
+  type DeviceTreeOptions,
+  type UnplugOutcome,
+} from './qdev/device-tree';
+export {
+  type PropertyDef,
+  type PropertyInput,
+  type PropertySchema,
+  type PropertyValue,
+  type PropertyValues,
+  parseDeviceOptions,
+  parseProperty,
+  prop,
+  resolveProperties,
+} from './qdev/properties';
+export { type CreateDeviceOptions, type DeviceClass, DeviceTypeRegistry } from './qdev/registry';
+export * as regs from './regs';
