@@ -1,0 +1,137 @@
+/**
+ * Linux errno values a vfio-user reply carries in `error_no`. vfio-user peers run on Linux, so
+ * these are the Linux numbers, whatever the host running this code.
+ */
+export const Errno = {
+  EPERM: 1,
+  ENOENT: 2,
+  EIO: 5,
+  E2BIG: 7,
+  EBADF: 9,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EFAULT: 14,
+  EBUSY: 16,
+  EEXIST: 17,
+  ENODEV: 19,
+  EINVAL: 22,
+  ENOSPC: 28,
+  ERANGE: 34,
+  ENOSYS: 38,
+  EPROTO: 71,
+  /** Also EOPNOTSUPP on Linux. */
+  ENOTSUP: 95,
+  ETIMEDOUT: 110,
+} as const;
+
+/** Name of an errno value in {@link Errno}, or `errno <n>` for others. */
+export function errnoName(errno: number): string {
+  for (const [name, value] of Object.entries(Errno)) if (value === errno) return name;
+  return `errno ${errno}`;
+}
+
+/** Every way a vfio-user message can be rejected. */
+export type ProtocolErrorCode =
+  | 'short-header'
+  | 'bad-message-size'
+  | 'message-too-large'
+  | 'bad-flags'
+  | 'unknown-command'
+  | 'unexpected-command'
+  | 'short-payload'
+  | 'trailing-bytes'
+  | 'bad-argsz'
+  | 'bad-field'
+  | 'count-too-large'
+  | 'bad-fds'
+  | 'too-many-fds'
+  | 'bad-json'
+  | 'bad-capability'
+  | 'unsupported-version'
+  | 'bad-migration-transition'
+  | 'bad-value'
+  | 'buffer-too-small';
+
+/**
+ * The errno each code is answered with. libvfio-user answers almost every malformed request with
+ * EINVAL and we match it; size limits use E2BIG (as QEMU's client does) because "too big" is
+ * more useful to a peer than a bare EINVAL.
+ */
+export const ERRNO_BY_CODE: Readonly<Record<ProtocolErrorCode, number>> = {
+  'short-header': Errno.EINVAL,
+  'bad-message-size': Errno.EINVAL,
+  'message-too-large': Errno.E2BIG,
+  'bad-flags': Errno.EINVAL,
+  'unknown-command': Errno.EINVAL,
+  'unexpected-command': Errno.EINVAL,
+  'short-payload': Errno.EINVAL,
+  'trailing-bytes': Errno.EINVAL,
+  'bad-argsz': Errno.EINVAL,
+  'bad-field': Errno.EINVAL,
+  'count-too-large': Errno.E2BIG,
+  'bad-fds': Errno.EINVAL,
+  'too-many-fds': Errno.EINVAL,
+  'bad-json': Errno.EINVAL,
+  'bad-capability': Errno.EINVAL,
+  'unsupported-version': Errno.ENOTSUP,
+  'bad-migration-transition': Errno.EINVAL,
+  'bad-value': Errno.EINVAL,
+  'buffer-too-small': Errno.ENOSPC,
+};
+
+/** Context attached to a {@link ProtocolError}. */
+export interface ProtocolErrorContext {
+  /** Errno for the reply; defaults to {@link ERRNO_BY_CODE}. */
+  errno?: number;
+  /** Raw command number of the message at fault. */
+  command?: number;
+  msgId?: number;
+  /** Spec name of the field at fault (`argsz`, `count`, ...). */
+  field?: string;
+  /** Byte offset of the field inside the payload (after the 16-byte header). */
+  offset?: number;
+  expected?: string;
+  actual?: string;
+  cause?: unknown;
+}
+
+/**
+ * A message that breaks the vfio-user protocol. `errno` is what the error reply should carry;
+ * the other fields say where the fault is.
+ */
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+  readonly code: ProtocolErrorCode;
+  /** Positive Linux errno for the error reply. */
+  readonly errno: number;
+  readonly command?: number;
+  readonly msgId?: number;
+  readonly field?: string;
+  readonly offset?: number;
+  readonly expected?: string;
+  readonly actual?: string;
+
+  constructor(code: ProtocolErrorCode, message: string, context: ProtocolErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.code = code;
+    this.errno = context.errno ?? ERRNO_BY_CODE[code];
+    if (context.command !== undefined) this.command = context.command;
+    if (context.msgId !== undefined) this.msgId = context.msgId;
+    if (context.field !== undefined) this.field = context.field;
+    if (context.offset !== undefined) this.offset = context.offset;
+    if (context.expected !== undefined) this.expected = context.expected;
+    if (context.actual !== undefined) this.actual = context.actual;
+  }
+}
+
+/** Shape check, so it also recognises errors from another copy of this package. */
+export function isProtocolError(e: unknown): e is ProtocolError {
+  if (typeof e !== 'object' || e === null) return false;
+  const o = e as { name?: unknown; code?: unknown; errno?: unknown };
+  return (
+    o.name === 'ProtocolError' &&
+    typeof o.code === 'string' &&
+    o.code in ERRNO_BY_CODE &&
+    typeof o.errno === 'number'
+  );
+}
