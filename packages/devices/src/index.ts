@@ -1,0 +1,101 @@
+/**
+ * `@vfu/devices`: PCI device models (edu, pci-testdev, pci-serial, ACCES PCI-IDIO-16) as plain
+ * register-level cores with injected interrupts, DMA, clock and log.
+ */
+
+export {
+  BufferedCharBackend,
+  CHARDEV_INPUT_HIGH_WATER,
+  type CharBackend,
+  type CharFrontend,
+} from './chardev/char-backend';
+export { FileCharBackend, type FileCharBackendOptions } from './chardev/file';
+export { MemoryCharBackend, NullCharBackend } from './chardev/memory';
+export { SocketCharBackend } from './chardev/socket';
+export { type ChardevSpec, createCharBackend, parseChardevSpec } from './chardev/spec';
+export { StdioCharBackend, type StdioCharBackendOptions } from './chardev/stdio';
+export { createHostClock, ManualClock } from './clock';
+export {
+  EDU_DEFAULT_DMA_DELAY_NS,
+  EDU_DEFAULT_DMA_MASK,
+  EDU_DMA_BUFFER_ADDRESS,
+  EDU_DMA_BUFFER_SIZE,
+  EDU_DMA_CMD_IRQ,
+  EDU_DMA_CMD_START,
+  EDU_DMA_CMD_TO_RAM,
+  EDU_IDENTIFICATION,
+  EDU_IRQ_DMA,
+  EDU_IRQ_FACTORIAL,
+  EDU_MMIO_SIZE,
+  EDU_PCI_IDS,
+  EDU_STATUS_COMPUTING,
+  EDU_STATUS_IRQ_FACTORIAL,
+  Edu,
+  type EduOptions,
+  EduRegister,
+  type EduState,
+  eduFactorial,
+} from './edu';
+export { DeviceError, type DeviceErrorCode, type DeviceErrorContext, isDeviceError } from './errors';
+export {
+  consoleDeviceLog,
+  type DeviceClock,
+  type DeviceLog,
+  type DmaAccess,
+  type DmaResult,
+  disconnectedInterruptLine,
+  formatGuestErrorEvent,
+  type GuestErrorEvent,
+  type InterruptLine,
+  type MsiNotifier,
+  noDma,
+  noMsi,
+  type ResetKind,
+  silentDeviceLog,
+  type TimerHandle,
+} from './interfaces';
+export type { ZooContext } from './pci/context';
+export { EduPciDevice, type EduProperties, eduProperties } from './pci/edu-pci';
+export { PciIdio16Device, type PciIdio16Properties, pciIdio16Properties } from './pci/pci-idio-16-pci';
+export { PciSerialDevice, type PciSerialProperties, pciSerialProperties } from './pci/pci-serial';
+export { PciTestdevPciDevice, type PciTestdevProperties, pciTestdevProperties } from './pci/pci-testdev-pci';
+export { busMasterDma, intxLine, msiNotifier } from './pci/wiring';
+export {
+  DEFAULT_ZOO_DEVICES,
+  type RegisterZooOptions,
+  registerZooDevices,
+  type ZooDeviceType,
+  zooDeviceClass,
+} from './pci/zoo';
+export {
+  IDIO_16_STATUS_INPUTS_HIGH,
+  IDIO_16_STATUS_INPUTS_LOW,
+  IDIO_16_STATUS_PENDING,
+  PCI_IDIO_16_BAR,
+  PCI_IDIO_16_IO_SIZE,
+  PCI_IDIO_16_PCI_IDS,
+  PciIdio16,
+  type PciIdio16Options,
+  PciIdio16Register,
+  type PciIdio16State,
+} from './pci-idio-16';
+export {
+  PCI_TESTDEV_DATAMATCH,
+  PCI_TESTDEV_MMIO_SIZE,
+  PCI_TESTDEV_NOMATCH,
+  PCI_TESTDEV_PCI_IDS,
+  PCI_TESTDEV_PORTIO_SIZE,
+  PCI_TESTDEV_TESTS,
+  PCI_TESTDEV_TESTS_PER_BAR,
+  PciTestdev,
+  type PciTestdevBar,
+  PciTestdevHeader,
+  type PciTestdevOptions,
+  type PciTestdevSpace,
+  type PciTestdevState,
+  type PciTestdevTest,
+  type PciTestdevTestKind,
+  pciTestdevHeaderBytes,
+} from './pci-testdev';
+export { type RegisterAccess, RegisterMap, type RegisterSpec } from './register-map';
+export * from './serial-16550';
