@@ -1,0 +1,20 @@
+export {
+  Channel,
+  type ChannelEvents,
+  type ChannelMessage,
+  type ChannelOptions,
+  type Payload,
+  type PostOptions,
+  type RawHeader,
+  type ReplyBody,
+  type RequestHandler,
+  type RequestOptions,
+} from './channel';
+export { type ConnectOptions, channelFromFd, channelPair, connect } from './connect';
+export {
+  isTransportError,
+  TransportError,
+  type TransportErrorCode,
+  type TransportErrorContext,
+} from './errors';
+export { Listener, type ListenerEvents, type ListenOptions, listen } from './listener';
