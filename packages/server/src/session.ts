@@ -1,0 +1,326 @@
+/**
+ * One client connection of an endpoint: VERSION state, DMA mappings, and the dispatcher that turns
+ * each received message into exactly one reply (or none for No_reply) through the handler table.
+ * Requests are handled one at a time in arrival order (the connection serialises them), so a
+ * handler awaiting message DMA is never overtaken by a later request.
+ */
+import type { PciDevice, PciRootBus } from '@vfu/pci';
+import {
+  CAPABILITY_DEFAULTS,
+  Command,
+  commandName,
+  decodeMessage,
+  describe,
+  Errno,
+  encodeMessage,
+  errnoName,
+  HEADER_SIZE,
+  isProtocolError,
+  type Message,
+  type MessageHeader,
+  type NegotiatedCapabilities,
+  type ReplyMessage,
+  type VersionOffer,
+} from '@vfu/protocol';
+import type { FdLike } from '@vfu/sys';
+import type { ChannelMessage, ReplyBody } from '@vfu/transport';
+import type { ServerConnection } from './connection';
+import { DmaController, type DmaMessenger } from './dma';
+import { hex, isServerError, reject, ServerError } from './errors';
+import { COMMAND_HANDLERS, type CommandHandler, type HandlerResult } from './handlers';
+import type { IrqController } from './irqs';
+import type { RegionFdResolver } from './regions';
+import type { ServerLogger, ServerStats, TraceEvent } from './types';
+
+/** What a session needs from its endpoint. */
+export interface SessionHost {
+  readonly id: string;
+  readonly bus: PciRootBus;
+  readonly device: PciDevice | undefined;
+  readonly irqs: IrqController;
+  readonly logger: ServerLogger;
+  readonly stats: ServerStats;
+  readonly offer: VersionOffer;
+  readonly requestTimeoutMs: number;
+  readonly resolveRegionFd: RegionFdResolver | undefined;
+  readonly requireSealedDmaFds: boolean;
+  readonly onTrace: ((e: TraceEvent) => void) | undefined;
+  /** The client went away (after DMA is torn down). */
+  sessionEnded(session: Session, error: Error | undefined): void;
+}
+
+/** One connected client. */
+export class Session {
+  readonly host: SessionHost;
+  readonly connection: ServerConnection;
+  #negotiated: NegotiatedCapabilities | undefined;
+  #dma: DmaController | undefined;
+  #ended = false;
+  /** Resolves when the session's teardown is complete. */
+  readonly ended: Promise<void>;
+  #resolveEnded!: () => void;
+
+  constructor(host: SessionHost, connection: ServerConnection) {
+    this.host = host;
+    this.connection = connection;
+    this.ended = new Promise((resolve) => {
+      this.#resolveEnded = resolve;
+    });
+    connection.on('close', (error) => void this.#teardown(error));
+    connection.on('warning', (warning) => {
+      // A message rejected before it could be decoded (oversize, bad flags) never reaches the
+      // dispatcher; the connection answers it itself when an answer is due. Count and trace it.
+      if (warning.code === 'PROTOCOL_VIOLATION' && warning.errno !== undefined) {
+        host.stats.messagesIn++;
+        const what = warning.command === undefined ? 'message' : commandName(warning.command);
+        this.#trace(
+          'rx',
+          `${what} REJECTED ${errnoName(warning.errno)}(${warning.errno}): ${warning.message}`,
+        );
+      }
+      host.logger.debug(`connection warning: ${warning.message}`, { endpoint: host.id });
+    });
+    connection.onRequest((request) => this.#handle(request));
+  }
+
+  /** What VERSION agreed, once it has completed. */
+  get negotiated(): NegotiatedCapabilities | undefined {
+    return this.#negotiated;
+  }
+
+  /** The DMA mappings of this client (after VERSION). */
+  get dma(): DmaController | undefined {
+    return this.#dma;
+  }
+
+  /** The served device, or ENODEV when it has been removed. */
+  requireDevice(): PciDevice {
+    const device = this.host.device;
+    if (device === undefined) throw reject(`endpoint ${this.host.id} has no device`, Errno.ENODEV);
+    return device;
+  }
+
+  /** DMA controller, present once VERSION completed. */
+  requireDma(): DmaController {
+    if (this.#dma === undefined) throw reject('DMA before VERSION');
+    return this.#dma;
+  }
+
+  /** Applies a successful VERSION negotiation: limits both ways, and DMA. */
+  negotiatedWith(n: NegotiatedCapabilities): void {
+    this.#negotiated = n;
+    this.connection.setReceiveLimits({
+      maxMessageSize: HEADER_SIZE + 16 + n.maxRecvDataXferSize,
+      maxFdsPerMessage: n.maxRecvFds,
+    });
+    this.connection.setSendLimits({
+      maxMessageSize: HEADER_SIZE + 16 + Math.max(n.maxSendDataXferSize, n.maxRecvDataXferSize),
+      maxFdsPerMessage: n.maxSendFds,
+    });
+    this.#dma = new DmaController(this.host.bus, this.#messenger(n), n.maxDmaMaps, {
+      requireShrinkSeal: this.host.requireSealedDmaFds,
+      warn: (message) => this.host.logger.warn(message, { endpoint: this.host.id }),
+    });
+  }
+
+  /** Logs a guest mistake (an access to a hole in a BAR...): a debug line, never an error reply. */
+  readonly guestError = (message: string): void => {
+    this.host.logger.debug(`guest error: ${message}`, { endpoint: this.host.id });
+  };
+
+  /** Closes the connection (the teardown runs from its close event). */
+  disconnect(): void {
+    this.connection.destroy();
+  }
+
+  // ---- dispatch ------------------------------------------------------------------------------
+
+  #handle(raw: ChannelMessage): ReplyBody | undefined | Promise<ReplyBody | undefined> {
+    const host = this.host;
+    host.stats.messagesIn++;
+    if (host.onTrace !== undefined) this.#traceMessage('rx', raw);
+    let result: HandlerResult | Promise<HandlerResult>;
+    try {
+      result = this.#run(raw);
+    } catch (e) {
+      return this.#fail(raw.header, e);
+    }
+    if (result instanceof Promise) {
+      return result.then(
+        (r) => this.#reply(raw.header, r),
+        (e: unknown) => this.#fail(raw.header, e),
+      );
+    }
+    return this.#reply(raw.header, result);
+  }
+
+  #run(raw: ChannelMessage): HandlerResult | Promise<HandlerResult> {
+    const message = decodeMessage(raw, {
+      role: 'server',
+      maxDataXferSize: this.#negotiated?.maxRecvDataXferSize ?? CAPABILITY_DEFAULTS.maxDataXferSize,
+    });
+    if (message.kind !== 'request') throw reject('not a command');
+    if (this.#negotiated === undefined && message.command !== Command.Version) {
+      throw reject(`${commandName(message.command)} before VERSION: the first message must be VERSION`);
+    }
+    const handler = COMMAND_HANDLERS[message.command] as CommandHandler;
+    return handler(this, message, raw);
+  }
+
+  #reply(header: MessageHeader, result: HandlerResult): ReplyBody | undefined {
+    if (header.noReply) return undefined;
+    const message = {
+      kind: 'reply',
+      command: header.command,
+      msgId: header.msgId,
+      body: result.body,
+      ...(result.fds === undefined ? {} : { fds: result.fds.map(fdNumber) }),
+    } as ReplyMessage;
+    const bytes = encodeMessage(message);
+    this.host.stats.messagesOut++;
+    if (this.host.onTrace !== undefined) this.#traceMessage('tx', message);
+    return {
+      payload: bytes.subarray(HEADER_SIZE),
+      ...(result.fds === undefined ? {} : { fds: result.fds }),
+    };
+  }
+
+  #fail(header: MessageHeader, e: unknown): never {
+    const host = this.host;
+    const errno = errnoOf(e);
+    const what = `${commandName(header.command)} #${hex(header.msgId)}`;
+    const text = e instanceof Error ? e.message : String(e);
+    if (errno === undefined) {
+      host.logger.error(`${what} failed unexpectedly: ${text}`, { endpoint: host.id, cause: e });
+    } else {
+      host.logger.debug(`${what} rejected: ${text}`, { endpoint: host.id, errno });
+    }
+    const errorNo = errno ?? Errno.EIO;
+    if (!header.noReply) {
+      host.stats.errorsReplied++;
+      host.stats.messagesOut++;
+      if (host.onTrace !== undefined) {
+        this.#traceMessage('tx', { kind: 'error', command: header.command, msgId: header.msgId, errorNo });
+      }
+    }
+    throw new ServerError('request-rejected', `${what}: ${text}`, {
+      errno: errorNo,
+      command: header.command,
+      endpoint: host.id,
+      cause: e,
+    });
+  }
+
+  // ---- DMA messages ----------------------------------------------------------------------------
+
+  #messenger(n: NegotiatedCapabilities): DmaMessenger {
+    return {
+      maxTransferSize: n.maxSendDataXferSize,
+      read: async (address, count) => {
+        const c = BigInt(count);
+        const message: Message = {
+          kind: 'request',
+          command: Command.DmaRead,
+          msgId: 0,
+          body: { address, count: c },
+        };
+        const data = await this.#dmaRequest(message, address, c);
+        if (data === undefined || data.length !== count) throw dmaReplyError(Command.DmaRead, 'short data');
+        return data;
+      },
+      write: async (address, data) => {
+        const c = BigInt(data.length);
+        const message: Message = {
+          kind: 'request',
+          command: Command.DmaWrite,
+          msgId: 0,
+          body: { address, count: c, data },
+        };
+        await this.#dmaRequest(message, address, c);
+      },
+    };
+  }
+
+  /** Sends one DMA_READ/DMA_WRITE and checks its reply names the same range; returns its data. */
+  async #dmaRequest(message: Message, address: bigint, count: bigint): Promise<Uint8Array | undefined> {
+    const command = message.command as Command.DmaRead | Command.DmaWrite;
+    const payload = encodeMessage(message).subarray(HEADER_SIZE);
+    let reply: ChannelMessage;
+    try {
+      reply = await this.connection.request(command, payload, { timeoutMs: this.host.requestTimeoutMs });
+    } catch (e) {
+      const errno = (e as { errno?: number }).errno ?? Errno.EIO;
+      this.host.logger.warn(`${commandName(command)} failed: ${(e as Error).message}`, {
+        endpoint: this.host.id,
+      });
+      throw new ServerError('dma-failed', `${commandName(command)}: ${(e as Error).message}`, {
+        errno,
+        command,
+        endpoint: this.host.id,
+        cause: e,
+      });
+    }
+    this.host.stats.messagesOut++;
+    this.host.stats.messagesIn++;
+    if (this.host.onTrace !== undefined) {
+      // The connection picks the msg_id; the reply carries it.
+      this.#traceMessage('tx', { ...message, msgId: reply.header.msgId } as Message);
+      this.#traceMessage('rx', reply);
+    }
+    const decoded = decodeMessage(reply, { role: 'server' });
+    if (decoded.kind !== 'reply' || decoded.command !== command)
+      throw dmaReplyError(command, 'not its reply');
+    // DMA_WRITE replies may be header-only (QEMU) or the short form: only a full echo is checked.
+    const echo = decoded.body as { address?: bigint; count?: bigint; data?: Uint8Array };
+    if (echo.address !== undefined && (echo.address !== address || echo.count !== count)) {
+      throw dmaReplyError(
+        command,
+        `reply names ${hex(echo.address)}+${echo.count}, request was ${hex(address)}+${count}`,
+      );
+    }
+    return echo.data;
+  }
+
+  // ---- teardown and tracing ------------------------------------------------------------------
+
+  async #teardown(error: Error | undefined): Promise<void> {
+    if (this.#ended) return;
+    this.#ended = true;
+    try {
+      await this.#dma?.unmapAll();
+    } catch (e) {
+      this.host.logger.error('DMA teardown failed', { endpoint: this.host.id, cause: e });
+    }
+    this.host.sessionEnded(this, error);
+    this.#resolveEnded();
+  }
+
+  #traceMessage(direction: 'rx' | 'tx', message: Message | ChannelMessage): void {
+    const d = describe(message);
+    this.host.onTrace?.({ endpoint: this.host.id, direction, text: d.summary, detail: d.detail });
+  }
+
+  #trace(direction: 'rx' | 'tx', text: string): void {
+    this.host.onTrace?.({ endpoint: this.host.id, direction, text });
+  }
+}
+
+function fdNumber(fd: FdLike): number {
+  return typeof fd === 'number' ? fd : fd.fd;
+}
+
+function dmaReplyError(command: Command, why: string): ServerError {
+  return new ServerError('dma-failed', `${commandName(command)} reply: ${why}`, {
+    errno: Errno.EIO,
+    command,
+  });
+}
+
+/** errno for the error reply of a failed request; undefined for an unexpected failure (a bug). */
+function errnoOf(e: unknown): number | undefined {
+  if (isProtocolError(e)) return e.errno;
+  if (isServerError(e)) return e.errno;
+  const errno = (e as { errno?: unknown } | null)?.errno;
+  if (typeof errno === 'number' && Number.isInteger(errno) && errno > 0 && errno < 4096) return errno;
+  return undefined;
+}
