@@ -1,0 +1,223 @@
+/**
+ * Command-line parsing: argv in, a {@link CommandLine} out, or an {@link AppError} `usage`. Pure:
+ * files named by `--config` are read later.
+ *
+ * Flags take QEMU's single-dash form and the GNU double-dash form (`-device` / `--device`); a
+ * value is the next argument or follows `=` (`--log-level=debug`).
+ */
+import {
+  emptyConfig,
+  LOG_LEVELS,
+  type LogLevel,
+  type MonitorSpec,
+  type ServerConfig,
+  VFIO_USER_SERVER_TYPE,
+} from './config';
+import { AppError } from './errors';
+import { deviceFromOptions, endpointFromOptions, parseJsonObject, splitOptions } from './specs';
+
+/** What the command line asks for. */
+export type CommandLine =
+  | { kind: 'help' }
+  | { kind: 'version' }
+  /** `-device help` (every driver) or `-device DRIVER,help` (its properties). */
+  | { kind: 'device-help'; driver: string | undefined }
+  /** `-object help` or `-object vfio-user-server,help`. */
+  | { kind: 'object-help' }
+  | {
+      kind: 'run';
+      /** `--config FILE`, read and merged before the flags' own settings. */
+      configFile: string | undefined;
+      config: ServerConfig;
+    };
+
+/** Description of one flag, for parsing and for `--help`. */
+interface FlagDef {
+  readonly name: string;
+  readonly value?: string;
+  readonly help: string;
+}
+
+/** Every flag, in `--help` order. */
+export const FLAGS: readonly FlagDef[] = [
+  {
+    name: 'object',
+    value: `${VFIO_USER_SERVER_TYPE},id=ID,socket=PATH`,
+    help: 'create a vfio-user endpoint with its own PCI root bus ID listening on PATH (JSON accepted)',
+  },
+  {
+    name: 'device',
+    value: 'DRIVER[,id=ID][,bus=ID|socket=PATH][,PROP=VALUE...]',
+    help: 'add a device on endpoint bus ID; socket=PATH instead creates an endpoint for it (JSON accepted)',
+  },
+  { name: 'config', value: 'FILE', help: 'read endpoints, devices and settings from a JSON file' },
+  { name: 'monitor', value: '[unix:]PATH', help: 'serve a QMP monitor on a UNIX socket at PATH' },
+  { name: 'qmp', value: 'unix:PATH[,server][,wait=off]', help: 'same as -monitor, in QEMU -qmp syntax' },
+  { name: 'trace', help: 'print every vfio-user message, decoded, on stderr' },
+  {
+    name: 'log-level',
+    value: LOG_LEVELS.join('|'),
+    help: 'least severe messages logged on stderr (default info)',
+  },
+  {
+    name: 'runtime-dir',
+    value: 'DIR',
+    help: "directory for the default set's sockets (default $XDG_RUNTIME_DIR/vfu, else a new temp dir)",
+  },
+  { name: 'help', help: 'print this help, with every device driver and its properties, and exit' },
+  { name: 'version', help: 'print the version and exit' },
+];
+
+const SHORT: Readonly<Record<string, string>> = { h: 'help', V: 'version' };
+
+function usage(message: string, flag?: string): never {
+  throw new AppError('usage', message, flag === undefined ? {} : { flag });
+}
+
+/**
+ * Parses `argv` (without node and script). Throws {@link AppError} `usage` naming the flag for an
+ * unknown flag, a missing or malformed value, a positional argument or a bad `-object`/`-device`.
+ */
+export function parseCommandLine(argv: readonly string[]): CommandLine {
+  const config = emptyConfig();
+  let configFile: string | undefined;
+  let objectCount = 0;
+  let deviceCount = 0;
+  let monitorCount = 0;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!arg.startsWith('-') || arg === '-' || arg === '--') {
+      usage(`unexpected argument '${arg}' (every setting is a flag; see --help)`);
+    }
+    const body = arg.replace(/^--?/, '');
+    const eq = body.indexOf('=');
+    const rawName = eq < 0 ? body : body.slice(0, eq);
+    const name = SHORT[rawName] ?? rawName;
+    const def = FLAGS.find((f) => f.name === name);
+    if (def === undefined) usage(`unknown flag '${arg}'${suggest(rawName)}`, arg);
+    const flag = `-${def.name}`;
+    let value: string | undefined;
+    if (def.value !== undefined) {
+      if (eq >= 0) value = body.slice(eq + 1);
+      else if (i + 1 < argv.length) value = argv[++i];
+      if (value === undefined) usage(`${flag} needs a value: ${flag} ${def.value}`, flag);
+    } else if (eq >= 0) {
+      usage(`${flag} takes no value`, flag);
+    }
+    switch (def.name) {
+      case 'help':
+        return { kind: 'help' };
+      case 'version':
+        return { kind: 'version' };
+      case 'object': {
+        objectCount++;
+        const v = value as string;
+        if (v === 'help' || v === `${VFIO_USER_SERVER_TYPE},help`) return { kind: 'object-help' };
+        const source = `-object #${objectCount}`;
+        const fail = (msg: string): never => usage(`${flag} '${v}': ${msg}`, flag);
+        const options = optionRecord(v, 'qom-type', fail);
+        config.endpoints.push(endpointFromOptions(options, source, fail));
+        break;
+      }
+      case 'device': {
+        deviceCount++;
+        const v = value as string;
+        const fail = (msg: string): never => usage(`${flag} '${v}': ${msg}`, flag);
+        if (v === 'help' || v === '?') return { kind: 'device-help', driver: undefined };
+        const options = optionRecord(v, 'driver', fail);
+        if (options.help === 'on' && typeof options.driver === 'string') {
+          return { kind: 'device-help', driver: options.driver };
+        }
+        config.devices.push(deviceFromOptions(options, `-device #${deviceCount}`, fail));
+        break;
+      }
+      case 'config':
+        if (configFile !== undefined) usage(`${flag} given twice ('${configFile}', '${value}')`, flag);
+        if (value === '') usage(`${flag} needs a file name`, flag);
+        configFile = value;
+        break;
+      case 'monitor':
+      case 'qmp':
+        monitorCount++;
+        config.monitors.push(parseMonitorFlag(value as string, flag, `${flag} #${monitorCount}`));
+        break;
+      case 'trace':
+        config.trace = true;
+        break;
+      case 'log-level':
+        config.logLevel = parseLogLevel(value as string, (msg) => usage(`${flag}: ${msg}`, flag));
+        break;
+      case 'runtime-dir':
+        if (value === '') usage(`${flag} needs a directory`, flag);
+        config.runtimeDir = value;
+        break;
+    }
+  }
+  return { kind: 'run', configFile, config };
+}
+
+/** A `--log-level` value, or a failure listing the valid ones. */
+export function parseLogLevel(value: unknown, fail: (msg: string) => never): LogLevel {
+  if (typeof value === 'string' && (LOG_LEVELS as readonly string[]).includes(value))
+    return value as LogLevel;
+  return fail(`expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(value)}`);
+}
+
+/**
+ * `-monitor` / `-qmp` value: `PATH`, `unix:PATH`, optionally followed by QEMU's `,server`,
+ * `,server=on`, `,wait=off`, `,nowait` (the monitor always listens and never waits for a client).
+ */
+export function parseMonitorFlag(value: string, flag: string, source: string): MonitorSpec {
+  const fail = (msg: string): never => usage(`${flag} '${value}': ${msg}`, flag);
+  const { first, options } = splitOptions(value, fail);
+  let path = first;
+  if (/^[a-z]+:/.test(path) && !path.startsWith('unix:')) {
+    fail(`only UNIX sockets are supported ('unix:PATH')`);
+  }
+  if (path.startsWith('unix:')) path = path.slice('unix:'.length);
+  if (path === '') fail('missing socket path');
+  for (const [key, v] of Object.entries(options)) {
+    if (key === 'server' && (v === 'on' || v === 'true')) continue;
+    if ((key === 'wait' && (v === 'off' || v === 'false')) || (key === 'nowait' && v === 'on')) continue;
+    if (key === 'server' || key === 'wait') fail(`${key}=${v} is not supported: the monitor always listens`);
+    fail(`unknown option '${key}' (known: server, wait=off)`);
+  }
+  return { path, source };
+}
+
+/** `-object`/`-device` value: JSON when it starts with `{`, else QEMU option syntax. */
+function optionRecord(
+  value: string,
+  firstKey: string,
+  fail: (msg: string) => never,
+): Record<string, unknown> {
+  if (value.trimStart().startsWith('{')) return parseJsonObject(value, fail);
+  const { first, options } = splitOptions(value, fail);
+  if (first === '') {
+    if (!Object.hasOwn(options, firstKey))
+      fail(`must start with the ${firstKey === 'driver' ? 'driver name' : 'object type'}`);
+    return options;
+  }
+  if (Object.hasOwn(options, firstKey)) fail(`${firstKey} given twice`);
+  return { [firstKey]: first, ...options };
+}
+
+function suggest(name: string): string {
+  const close = FLAGS.map((f) => f.name).filter((n) => distance(n, name) <= 2);
+  return close.length > 0 ? ` (did you mean -${close[0]}?)` : ' (see --help)';
+}
+
+/** Levenshtein distance, for "did you mean" hints. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j] as number;
+      row[j] = Math.min(cur + 1, (row[j - 1] as number) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length] as number;
+}

@@ -1,0 +1,87 @@
+/**
+ * The server's configuration as plain data, whichever way it was given (flags, `--config` file,
+ * embedded defaults), before anything is validated against the device registry.
+ */
+
+/** `--log-level` values, most to least severe. */
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+
+/** A `--log-level` value. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The only `-object` type the server knows: one vfio-user endpoint with its own PCI root bus. */
+export const VFIO_USER_SERVER_TYPE = 'vfio-user-server';
+
+/** `-object vfio-user-server,id=ID,socket=PATH`. */
+export interface EndpointSpec {
+  /** Endpoint id, which is also the id of its root bus (`bus=` of devices). */
+  id: string;
+  /** UNIX socket path (relative paths are resolved against the working directory later). */
+  socket: string;
+  /** Where it was given, for error messages: `-object #1`, `$.objects[0]`. */
+  source: string;
+}
+
+/** `-device DRIVER,...`: `device_add` arguments. */
+export interface DeviceSpec {
+  driver: string;
+  id?: string;
+  /** Endpoint (root bus) id. */
+  bus?: string;
+  /**
+   * The one-device shorthand: serve this device on a new endpoint listening here (its id is the
+   * first free `sN`). Exclusive with `bus`.
+   */
+  socket?: string;
+  /** Every other option, as given (`key=value` strings or JSON values). */
+  props: Record<string, unknown>;
+  /** Where it was given, for error messages: `-device #2`, `$.devices[1]`. */
+  source: string;
+}
+
+/** A QMP monitor socket. */
+export interface MonitorSpec {
+  /** UNIX socket path. */
+  path: string;
+  source: string;
+}
+
+/** Everything the flags and the config file can say. Lists add up; scalars: last one wins. */
+export interface ServerConfig {
+  endpoints: EndpointSpec[];
+  devices: DeviceSpec[];
+  monitors: MonitorSpec[];
+  trace: boolean | undefined;
+  logLevel: LogLevel | undefined;
+  /** Where the embedded default set puts its sockets. */
+  runtimeDir: string | undefined;
+}
+
+/** An empty configuration. */
+export function emptyConfig(): ServerConfig {
+  return {
+    endpoints: [],
+    devices: [],
+    monitors: [],
+    trace: undefined,
+    logLevel: undefined,
+    runtimeDir: undefined,
+  };
+}
+
+/** Appends `extra` to `base`: lists concatenate, scalars of `extra` win when set. */
+export function mergeConfig(base: ServerConfig, extra: ServerConfig): ServerConfig {
+  return {
+    endpoints: [...base.endpoints, ...extra.endpoints],
+    devices: [...base.devices, ...extra.devices],
+    monitors: [...base.monitors, ...extra.monitors],
+    trace: extra.trace ?? base.trace,
+    logLevel: extra.logLevel ?? base.logLevel,
+    runtimeDir: extra.runtimeDir ?? base.runtimeDir,
+  };
+}
+
+/** Whether the configuration names anything to serve (otherwise the embedded defaults apply). */
+export function servesAnything(config: ServerConfig): boolean {
+  return config.endpoints.length > 0 || config.devices.length > 0;
+}
