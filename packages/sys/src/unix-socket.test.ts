@@ -162,6 +162,35 @@ describe('UnixSocket pair: sendmsg/recvmsg', () => {
     expect(b.recvmsg(new Uint8Array(4))?.bytes).toBe(0);
   });
 
+  it('keeps calling onReadable after a poll error until the reader has drained the data (peer reset)', async () => {
+    // b dies with bytes of ours unread: the kernel marks a with ECONNRESET, so libuv reports a poll
+    // error and stops the handle. Data queued for a must still be readable, one callback at a time.
+    for (let i = 0; i < 8; i++) b.sendmsg(new Uint8Array(16).fill(i));
+    a.sendmsg(new Uint8Array(32));
+    b.close();
+    let received = 0;
+    let failure: unknown;
+    await new Promise<void>((resolve) => {
+      a.onReadable(() => {
+        try {
+          const chunk = a.recvmsg(new Uint8Array(16));
+          if (chunk === null) return;
+          received += chunk.bytes;
+          if (chunk.bytes === 0) {
+            a.onReadable(null);
+            resolve();
+          }
+        } catch (error) {
+          failure = error;
+          a.onReadable(null);
+          resolve();
+        }
+      });
+    });
+    expect(received).toBe(128);
+    expect(failure === undefined || (failure as SysError).errno === 104).toBe(true);
+  });
+
   it('shutdown(write) gives the peer end of stream while the socket stays open', () => {
     a.sendmsg(bytes(1, 2));
     a.shutdown('write');

@@ -228,9 +228,14 @@ export class UnixSocket {
   #dispatch(status: number, ready: number): void {
     // On a poll error, wake both sides: their next syscall reports the error as a SysError.
     const error = status < 0;
+    // libuv stops a poll handle that reports an error (EPOLLERR, e.g. a peer reset), but a socket
+    // with a pending error can still hold unread bytes: re-arm below, or a reader that stops after
+    // a burst would never hear from the socket again.
+    if (error) this.#events = 0;
     if ((error || ready & UV_READABLE) && this.#onReadable) this.#onReadable();
     if (this.closed) return;
     if ((error || ready & UV_WRITABLE) && this.#onWritable) this.#onWritable();
+    if (error && !this.closed) this.#updatePoll();
   }
 }
 
