@@ -130,6 +130,9 @@ function exercise(framed: FramedMessage, input: Uint8Array, i: number): boolean 
   return m !== undefined;
 }
 
+// A fixed amount of work, not a time budget: on a loaded 2-core CI machine it may take a minute.
+const FUZZ_TIMEOUT_MS = 180_000;
+
 describe(`fuzzing (seed ${SEED})`, () => {
   it(`${ITERATIONS} random and mutated inputs only ever produce ProtocolError`, () => {
     const rng = prng(SEED);
@@ -164,7 +167,7 @@ describe(`fuzzing (seed ${SEED})`, () => {
     // Both outcomes must be well represented, or the fuzzer is not reaching the decoders.
     expect(decoded).toBeGreaterThan(ITERATIONS / 20);
     expect(rejected).toBeGreaterThan(ITERATIONS / 5);
-  });
+  }, FUZZ_TIMEOUT_MS);
 
   it('never loses sync on a valid stream after a rejected message the framer can skip', () => {
     const rng = prng(SEED ^ 0xa5a5);
@@ -220,5 +223,5 @@ describe(`fuzzing (seed ${SEED})`, () => {
         }
       });
     }
-  });
+  }, FUZZ_TIMEOUT_MS);
 });
