@@ -3,8 +3,10 @@ import { describe, expect, test } from 'vitest';
 import { isInteropError } from './errors';
 import {
   barWrite,
+  check,
   expectBar,
   expectBarRead,
+  expectOutput,
   findDevice,
   formatRegister,
   guestScript,
@@ -50,6 +52,23 @@ describe('guest helpers (run in the host shell)', () => {
       "@@vfu-interop check fail differ expected '0x2', got '0x1'",
       '@@vfu-interop check ok has',
       '@@vfu-interop check fail fails status 1 from: false',
+    ]);
+  });
+
+  test('check and expectOutput see the variables earlier steps set', () => {
+    const out = runSh(
+      guestScript(
+        'dev=0000:00:01.0',
+        check('sees-variable', 'test "$dev" = 0000:00:01.0'),
+        check('fails-on-variable', 'test "$dev" = other'),
+        expectOutput('output-of-variable', 'echo "$dev" | cut -c6-', '00:01.0'),
+      ),
+    );
+    expect(out.status).toBe(1);
+    expect(out.stdout.split('\n').filter(Boolean)).toEqual([
+      '@@vfu-interop check ok sees-variable',
+      expect.stringMatching(/^@@vfu-interop check fail fails-on-variable status 1 from: eval /),
+      '@@vfu-interop check ok output-of-variable',
     ]);
   });
 

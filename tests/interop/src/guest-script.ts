@@ -227,7 +227,15 @@ export function waitForHost(name: string): GuestStep {
   return `vfu_wait_host ${checkName(name)}`;
 }
 
-/** A raw check: passes when `command` exits 0. */
+/**
+ * A raw check: passes when `command` exits 0. It is evaluated in the script's own shell (in a
+ * subshell), so it sees the variables earlier steps set (`$edu` from {@link findDevice}).
+ */
 export function check(name: string, command: string): GuestStep {
-  return `vfu_check ${checkName(name)} sh -c ${shellQuote(command)}`;
+  return `vfu_check ${checkName(name)} eval ${shellQuote(command)}`;
+}
+
+/** Checks that `command`'s output (evaluated in the script's shell) is exactly `expected`. */
+export function expectOutput(name: string, command: string, expected: string): GuestStep {
+  return `vfu_expect_eq ${checkName(name)} "$(eval ${shellQuote(command)} 2>&1)" ${shellQuote(expected)}`;
 }

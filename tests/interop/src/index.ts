@@ -46,7 +46,6 @@ export {
   startVfioUserServer,
   startVfuServer,
   type VfioUserServerOptions,
-  type VfuServerChardev,
   type VfuServerDevice,
   type VfuServerEndpoint,
   type VfuServerSpec,

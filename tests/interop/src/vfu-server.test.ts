@@ -3,23 +3,30 @@ import { isInteropError } from './errors';
 import { vfuServerArgs, vfuServerCliPath } from './vfu-server';
 
 describe('vfuServerArgs', () => {
-  test('endpoints, chardevs, devices and monitor in QEMU option syntax', () => {
+  test('endpoints, devices with properties, monitor and trace in QEMU option syntax', () => {
     expect(
       vfuServerArgs({
         endpoints: [{ id: 's0', socketPath: '/tmp/x/s0.sock' }],
-        chardevs: [{ id: 'c0', socketPath: '/tmp/x/c0.sock' }],
-        devices: [{ driver: 'pci-serial', id: 'ser0', bus: 's0', properties: { chardev: 'c0', msi: false } }],
+        devices: [
+          {
+            driver: 'pci-serial',
+            id: 'ser0',
+            bus: 's0',
+            properties: { chardev: 'socket:/tmp/x/c0.sock', 'x-flag': false },
+          },
+        ],
         monitorSocket: '/tmp/x/qmp.sock',
+        trace: true,
+        readySockets: ['/tmp/x/c0.sock'],
       }),
     ).toEqual([
       '-object',
       'vfio-user-server,id=s0,socket=/tmp/x/s0.sock',
-      '-chardev',
-      'socket,id=c0,path=/tmp/x/c0.sock,server=on,wait=off',
       '-device',
-      'pci-serial,id=ser0,bus=s0,chardev=c0,msi=off',
+      'pci-serial,id=ser0,bus=s0,chardev=socket:/tmp/x/c0.sock,x-flag=off',
       '-qmp',
       'unix:/tmp/x/qmp.sock,server=on,wait=off',
+      '--trace',
     ]);
   });
 

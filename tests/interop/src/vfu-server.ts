@@ -23,19 +23,19 @@ export interface VfuServerDevice {
   readonly properties?: Readonly<Record<string, string | number | boolean>>;
 }
 
-/** A character backend (`-chardev socket,id=ID,path=PATH,server=on,wait=off`), e.g. for pci-serial. */
-export interface VfuServerChardev {
-  readonly id: string;
-  readonly socketPath: string;
-}
-
 /** What one `vfu-server` process serves. */
 export interface VfuServerSpec {
   readonly endpoints: readonly VfuServerEndpoint[];
   readonly devices: readonly VfuServerDevice[];
-  readonly chardevs?: readonly VfuServerChardev[];
-  /** QMP-style monitor socket (`-qmp unix:PATH,server=on,wait=off`). */
+  /** QMP monitor socket (`-qmp unix:PATH,server=on,wait=off`). */
   readonly monitorSocket?: string;
+  /** `--trace`: every vfio-user message on stderr, so a failure report shows the last exchanges. */
+  readonly trace?: boolean;
+  /**
+   * Further sockets the server creates that must exist before it counts as ready, e.g. a
+   * `pci-serial,chardev=socket:PATH` backend.
+   */
+  readonly readySockets?: readonly string[];
   readonly extraArgs?: readonly string[];
 }
 
@@ -82,12 +82,6 @@ export function vfuServerArgs(spec: VfuServerSpec): string[] {
       `vfio-user-server,id=${optionValue('endpoint id', endpoint.id)},socket=${optionValue('socket path', endpoint.socketPath)}`,
     );
   }
-  for (const chardev of spec.chardevs ?? []) {
-    args.push(
-      '-chardev',
-      `socket,id=${optionValue('chardev id', chardev.id)},path=${optionValue('socket path', chardev.socketPath)},server=on,wait=off`,
-    );
-  }
   for (const device of spec.devices) {
     const props = Object.entries(device.properties ?? {}).map(
       ([k, v]) => `,${optionValue('property', k)}=${optionValue(k, v)}`,
@@ -100,6 +94,7 @@ export function vfuServerArgs(spec: VfuServerSpec): string[] {
   if (spec.monitorSocket !== undefined) {
     args.push('-qmp', `unix:${optionValue('monitor socket', spec.monitorSocket)},server=on,wait=off`);
   }
+  if (spec.trace) args.push('--trace');
   args.push(...(spec.extraArgs ?? []));
   return args;
 }
@@ -155,6 +150,7 @@ export function startVfuServer(
     readySockets: [
       ...spec.endpoints.map((e) => e.socketPath),
       ...(spec.monitorSocket ? [spec.monitorSocket] : []),
+      ...(spec.readySockets ?? []),
     ],
   });
 }
