@@ -2,10 +2,21 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { makeTempDir } from '@vfu/test-utils';
+import {
+  commandAvailable,
+  makeTempDir,
+  referenceServerAvailable,
+  referenceServerSkipReason,
+  startReferenceServer,
+} from '@vfu/test-utils';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type AppIo, main } from '../src/index';
-import { serverAvailable, serverSkipReason, startServer } from './server';
+
+const serverAvailable = referenceServerAvailable();
+
+/** vfu-server serving `devices`, stopped (and its sockets removed) when the test finishes. */
+const startServer = (devices: readonly string[]) =>
+  startReferenceServer(devices, { cleanup: onTestFinished });
 
 function capture(stdin?: AsyncIterable<string>) {
   let out = '';
@@ -24,16 +35,7 @@ async function run(argv: string[], stdin?: AsyncIterable<string>) {
   return { status, out: c.out(), err: c.err() };
 }
 
-function lspciAvailable(): boolean {
-  try {
-    execFileSync('lspci', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-if (!serverAvailable) console.warn(`vfu-client e2e skipped: ${serverSkipReason}`);
+if (!serverAvailable) console.warn(`vfu-client e2e skipped: ${referenceServerSkipReason()}`);
 
 describe.skipIf(!serverAvailable)('vfu-client against vfu-server', () => {
   it('info prints an lspci -vv-like description and the vfio-user view', async () => {
@@ -60,7 +62,7 @@ describe.skipIf(!serverAvailable)('vfu-client against vfu-server', () => {
     expect(r.out).toContain('\tRegion 1: I/O ports at c000 [size=256]\n');
   });
 
-  it.skipIf(!lspciAvailable())('info --hex is decoded by the real lspci -F', async () => {
+  it.skipIf(!commandAvailable('lspci'))('info --hex is decoded by the real lspci -F', async () => {
     const { sockets } = await startServer(['pci-serial,id=ser0']);
     const r = await run(['info', sockets.ser0 as string, '--hex', '--assign']);
     expect(r.status).toBe(0);

@@ -2,32 +2,15 @@
 // the mmap fast path against message reads. Run: corepack pnpm --filter @vfu/client bench
 // (VFU_BENCH_TIME_MS shortens it). Both processes are pinned to one CPU when `taskset` exists,
 // as in the transport benchmark: cross-CPU wake-ups would swamp the comparison.
-import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Command, encodeMessage, HEADER_SIZE } from '@vfu/protocol';
-import { makeTempDir, runBenchSuite } from '@vfu/test-utils';
+import { makeTempDir, runBenchSuite, startBenchPeer } from '@vfu/test-utils';
 import { connect } from '@vfu/transport';
 import { VfioUserClient } from '../src/index';
 
-function pin(pid: number): boolean {
-  try {
-    execFileSync('taskset', ['-cp', '0', String(pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const dir = makeTempDir('vfu-client-bench-');
 const path = dir.join('bench.sock');
-const child = spawn(
-  process.execPath,
-  ['--import', 'tsx', '--conditions=@vfu/source', fileURLToPath(new URL('./peer.ts', import.meta.url)), path],
-  { stdio: ['pipe', 'pipe', 'inherit'] },
-);
-await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-const pinned = pin(process.pid) && pin(child.pid as number);
-console.log(pinned ? 'both processes pinned to CPU 0' : 'taskset unavailable: processes not pinned');
+const peer = await startBenchPeer(fileURLToPath(new URL('./peer.ts', import.meta.url)), [path]);
 
 const bare = await connect(path);
 const read4 = encodeMessage({
@@ -57,6 +40,5 @@ await runBenchSuite({
 await viaMessages.close();
 await viaMmap.close();
 await bare.close();
-child.stdin.end();
-await new Promise((resolve) => child.on('close', resolve));
+await peer.stop();
 dir.remove();

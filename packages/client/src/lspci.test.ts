@@ -1,19 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeTempDir } from '@vfu/test-utils';
+import { commandAvailable, makeTempDir } from '@vfu/test-utils';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { EDU_CONFIG, SERIAL_CONFIG } from '../test/configs';
 import { className, formatLspciHex, formatLspciVerbose, formatSize, formatTitle } from './lspci';
-
-function lspciAvailable(): boolean {
-  try {
-    execFileSync('lspci', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('lspci formatting', () => {
   it('prints edu like QEMU edu under lspci -nn -vv (names from pci.ids aside)', () => {
@@ -80,7 +71,7 @@ describe('lspci formatting', () => {
     expect(formatLspciHex('00:04.0', big).split('\n')[17]).toMatch(/^100: 00 00/);
   });
 
-  it.skipIf(!lspciAvailable())('is decoded by the real lspci -F into the same description', () => {
+  it.skipIf(!commandAvailable('lspci'))('is decoded by the real lspci -F into the same description', () => {
     const dir = makeTempDir('vfu-lspci-');
     onTestFinished(() => dir.remove());
     const file = join(dir.path, 'dump.txt');

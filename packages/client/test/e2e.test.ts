@@ -1,7 +1,13 @@
 import { VfioPciIrq, VfioPciRegion } from '@vfu/protocol';
-import { describe, expect, it } from 'vitest';
+import { referenceServerAvailable, referenceServerSkipReason, startReferenceServer } from '@vfu/test-utils';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { type ClientOptions, isVfioUserReplyError, PciDeviceHandle, VfioUserClient } from '../src/index';
-import { serverAvailable, serverSkipReason, startServer } from './server';
+
+const serverAvailable = referenceServerAvailable();
+
+/** vfu-server serving `devices`, stopped (and its sockets removed) when the test finishes. */
+const startServer = (devices: readonly string[]) =>
+  startReferenceServer(devices, { cleanup: onTestFinished });
 
 /** edu register offsets (QEMU docs/specs/edu.rst). */
 const EDU = {
@@ -33,7 +39,7 @@ async function until(check: () => Promise<boolean>, what: string): Promise<void>
   throw new Error(`timed out waiting for ${what}`);
 }
 
-if (!serverAvailable) console.warn(`e2e skipped: ${serverSkipReason}`);
+if (!serverAvailable) console.warn(`e2e skipped: ${referenceServerSkipReason()}`);
 
 describe.skipIf(!serverAvailable)('against vfu-server in another process', () => {
   for (const passFds of [true, false]) {

@@ -1,26 +1,31 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
-import { serverAvailable, startServer } from './server';
+import {
+  makeTempDir,
+  pointImportsAt,
+  readmeExamples,
+  referenceServerAvailable,
+  startReferenceServer,
+} from '@vfu/test-utils';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
+
+const serverAvailable = referenceServerAvailable();
+
+/** vfu-server serving `devices`, stopped (and its sockets removed) when the test finishes. */
+const startServer = (devices: readonly string[]) =>
+  startReferenceServer(devices, { cleanup: onTestFinished });
 
 const README = fileURLToPath(new URL('../README.md', import.meta.url));
 const SOURCE = fileURLToPath(new URL('../src/index.ts', import.meta.url));
 
-/** The ```ts blocks of the README, in order. */
-function examples(): string[] {
-  return [...readFileSync(README, 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] as string);
-}
-
 describe('README examples', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vfu-client-readme-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const blocks = examples();
+  const dir = makeTempDir('vfu-client-readme-');
+  afterAll(() => dir.remove());
+  const blocks = readmeExamples(README);
   const load = (code: string, i: number) => {
-    const file = join(dir, `example-${i}.ts`);
+    const file = dir.join(`example-${i}.ts`);
     // The examples import the package by name; point them at this checkout's sources.
-    writeFileSync(file, code.replaceAll("from '@vfu/client'", `from ${JSON.stringify(SOURCE)}`));
+    writeFileSync(file, pointImportsAt(code, { '@vfu/client': SOURCE }));
     return import(/* @vite-ignore */ file);
   };
 

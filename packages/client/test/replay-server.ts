@@ -1,7 +1,7 @@
 import { Command, Errno, HEADER_SIZE, ProtocolError } from '@vfu/protocol';
 import { createMemfd, EventFd, type OwnedFd } from '@vfu/sys';
+import { recordPayload, type VectorRecord } from '@vfu/test-utils';
 import { type Channel, type ChannelMessage, channelPair } from '@vfu/transport';
-import { recordPayload, type VectorRecord } from './vectors';
 
 /** What a replay server saw and holds. */
 export interface ReplayServer {

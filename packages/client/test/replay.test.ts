@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import { Command, Errno, VfioPciIrq, VfioPciRegion } from '@vfu/protocol';
 import { listOpenFds } from '@vfu/sys';
+import { loadSharedVectors, loadVectorFile, recordPayload, type VectorRecord } from '@vfu/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isClientError, PciDeviceHandle, VfioUserClient } from '../src/index';
 import { type ReplayServer, sendRecordedCommand, startReplayServer } from './replay-server';
-import { FIXTURES_DIR, loadSharedVectors, loadVectorFile, recordPayload, type VectorRecord } from './vectors';
+import { FIXTURES_DIR } from './vectors';
 
 const shared = loadSharedVectors();
 const serverClient = (shared.get('server_client.jsonl') ?? []).filter((r) => r.conn === 'src');

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { Command, Errno } from '@vfu/protocol';
+import { loadSharedVectors, loadVectorFile, recordPayload, type VectorRecord } from '@vfu/test-utils';
 import { describe, expect, it } from 'vitest';
 import {
   ClientError,
@@ -11,14 +12,7 @@ import {
   regionInfoNeedsRetry,
   regionReadData,
 } from '../src/index';
-import {
-  FIXTURES_DIR,
-  loadSharedVectors,
-  loadVectorFile,
-  recordFramed,
-  recordPayload,
-  type VectorRecord,
-} from './vectors';
+import { FIXTURES_DIR, recordFramed } from './vectors';
 
 const shared = loadSharedVectors();
 

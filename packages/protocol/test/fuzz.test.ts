@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { loadVectorFile } from '@vfu/test-utils';
 import { describe, expect, it } from 'vitest';
 import {
   decodeHeader,
@@ -11,7 +12,7 @@ import {
   MessageFramer,
 } from '../src/index';
 import { toHex } from './helpers';
-import { FIXTURES_DIR, fakeFds, loadVectorFile, recordBytes } from './vectors';
+import { FIXTURES_DIR, fakeFds, recordBytes } from './vectors';
 
 /** Seeded PRNG (mulberry32): every run sees the same inputs unless VFU_FUZZ_SEED changes. */
 function prng(seed: number) {
@@ -32,7 +33,7 @@ function prng(seed: number) {
 
 const SEED = Number(process.env.VFU_FUZZ_SEED ?? 0x5eed_f00d);
 const ITERATIONS = 100_000;
-const SEEDS = loadVectorFile(join(FIXTURES_DIR, 'representative.jsonl'), 'representative.jsonl')
+const SEEDS = loadVectorFile(join(FIXTURES_DIR, 'representative.jsonl'))
   .filter((r) => !r.payload_truncated)
   .map((r) => ({ bytes: recordBytes(r), fds: fakeFds(r) }));
 
@@ -134,94 +135,102 @@ function exercise(framed: FramedMessage, input: Uint8Array, i: number): boolean 
 const FUZZ_TIMEOUT_MS = 180_000;
 
 describe(`fuzzing (seed ${SEED})`, () => {
-  it(`${ITERATIONS} random and mutated inputs only ever produce ProtocolError`, () => {
-    const rng = prng(SEED);
-    let decoded = 0;
-    let rejected = 0;
-    for (let i = 0; i < ITERATIONS; i++) {
-      const seed = rng.pick(SEEDS);
-      const input = rng.next() < 0.3 ? randomMessage(rng) : mutate(rng, seed.bytes);
-      const fds = rng.next() < 0.2 ? [3, 4, 5].slice(0, rng.int(4)) : seed.fds;
-      const framer = new MessageFramer({ maxMessageSize: 4096 + 64, maxFdsPerMessage: 4 });
-      // Split at a random point to exercise reassembly as well.
-      const cut = rng.int(input.length + 1);
-      let events: FramerEvent[] = [];
-      try {
-        framer.push(input.subarray(0, cut), fds);
-        framer.push(input.subarray(cut));
-        for (let e = framer.next(); e; e = framer.next()) events.push(e);
-      } catch (e) {
-        fail('MessageFramer', input, e, i);
-      }
-      for (const e of events) {
-        if (e.kind === 'message') {
-          if (exercise(e.message, input, i)) decoded++;
-          else rejected++;
-        } else {
-          rejected++;
-          expect(isProtocolError(e.error)).toBe(true);
+  it(
+    `${ITERATIONS} random and mutated inputs only ever produce ProtocolError`,
+    () => {
+      const rng = prng(SEED);
+      let decoded = 0;
+      let rejected = 0;
+      for (let i = 0; i < ITERATIONS; i++) {
+        const seed = rng.pick(SEEDS);
+        const input = rng.next() < 0.3 ? randomMessage(rng) : mutate(rng, seed.bytes);
+        const fds = rng.next() < 0.2 ? [3, 4, 5].slice(0, rng.int(4)) : seed.fds;
+        const framer = new MessageFramer({ maxMessageSize: 4096 + 64, maxFdsPerMessage: 4 });
+        // Split at a random point to exercise reassembly as well.
+        const cut = rng.int(input.length + 1);
+        let events: FramerEvent[] = [];
+        try {
+          framer.push(input.subarray(0, cut), fds);
+          framer.push(input.subarray(cut));
+          for (let e = framer.next(); e; e = framer.next()) events.push(e);
+        } catch (e) {
+          fail('MessageFramer', input, e, i);
         }
-      }
-      events = [];
-    }
-    // Both outcomes must be well represented, or the fuzzer is not reaching the decoders.
-    expect(decoded).toBeGreaterThan(ITERATIONS / 20);
-    expect(rejected).toBeGreaterThan(ITERATIONS / 5);
-  }, FUZZ_TIMEOUT_MS);
-
-  it('never loses sync on a valid stream after a rejected message the framer can skip', () => {
-    const rng = prng(SEED ^ 0xa5a5);
-    const valid = SEEDS.filter((s) => s.bytes.length <= 512);
-    for (let round = 0; round < 2000; round++) {
-      const before = Array.from({ length: rng.int(3) }, () => rng.pick(valid));
-      const after = Array.from({ length: 1 + rng.int(3) }, () => rng.pick(valid));
-      const bad = rng.pick(valid).bytes.slice();
-      const v = new DataView(bad.buffer);
-      let badFds: number[] = [];
-      switch (rng.int(3)) {
-        case 0: // Oversize: a body the framer skips without buffering.
-          v.setUint32(4, 600 + rng.int(5000), true);
-          break;
-        case 1: // Invalid type bits or reserved flags.
-          v.setUint32(8, rng.pick([2, 3, 0xf, 0x40, 0x80000000]), true);
-          break;
-        default: // More fds than allowed.
-          badFds = [90, 91, 92, 93, 94];
-      }
-      const badBytes =
-        v.getUint32(4, true) > bad.length
-          ? new Uint8Array(v.getUint32(4, true)).map((_, i) =>
-              i < bad.length ? (bad[i] as number) : rng.int(256),
-            )
-          : bad;
-      const parts = [...before, { bytes: badBytes, fds: badFds }, ...after];
-      const framer = new MessageFramer({ maxMessageSize: 512, maxFdsPerMessage: 4 });
-      const events: FramerEvent[] = [];
-      for (const p of parts) {
-        // Each message in one or two random pieces; its fds with its first piece.
-        const cut = rng.int(p.bytes.length + 1);
-        framer.push(p.bytes.subarray(0, cut), p.fds);
-        framer.push(p.bytes.subarray(cut));
-        for (let e = framer.next(); e; e = framer.next()) events.push(e);
-      }
-      expect(events.length).toBe(parts.length);
-      const errorAt = before.length;
-      events.forEach((e, i) => {
-        if (i === errorAt) {
-          expect(e.kind).toBe('error');
-          if (e.kind === 'error') {
-            expect(e.resync).toBe(true);
-            expect(e.fds).toEqual(badFds);
-          }
-        } else {
-          expect(e.kind).toBe('message');
-          const src = parts[i] as { bytes: Uint8Array; fds: number[] };
+        for (const e of events) {
           if (e.kind === 'message') {
-            expect(toHex(e.message.payload)).toBe(toHex(src.bytes.subarray(16)));
-            expect(e.message.fds).toEqual(src.fds);
+            if (exercise(e.message, input, i)) decoded++;
+            else rejected++;
+          } else {
+            rejected++;
+            expect(isProtocolError(e.error)).toBe(true);
           }
         }
-      });
-    }
-  }, FUZZ_TIMEOUT_MS);
+        events = [];
+      }
+      // Both outcomes must be well represented, or the fuzzer is not reaching the decoders.
+      expect(decoded).toBeGreaterThan(ITERATIONS / 20);
+      expect(rejected).toBeGreaterThan(ITERATIONS / 5);
+    },
+    FUZZ_TIMEOUT_MS,
+  );
+
+  it(
+    'never loses sync on a valid stream after a rejected message the framer can skip',
+    () => {
+      const rng = prng(SEED ^ 0xa5a5);
+      const valid = SEEDS.filter((s) => s.bytes.length <= 512);
+      for (let round = 0; round < 2000; round++) {
+        const before = Array.from({ length: rng.int(3) }, () => rng.pick(valid));
+        const after = Array.from({ length: 1 + rng.int(3) }, () => rng.pick(valid));
+        const bad = rng.pick(valid).bytes.slice();
+        const v = new DataView(bad.buffer);
+        let badFds: number[] = [];
+        switch (rng.int(3)) {
+          case 0: // Oversize: a body the framer skips without buffering.
+            v.setUint32(4, 600 + rng.int(5000), true);
+            break;
+          case 1: // Invalid type bits or reserved flags.
+            v.setUint32(8, rng.pick([2, 3, 0xf, 0x40, 0x80000000]), true);
+            break;
+          default: // More fds than allowed.
+            badFds = [90, 91, 92, 93, 94];
+        }
+        const badBytes =
+          v.getUint32(4, true) > bad.length
+            ? new Uint8Array(v.getUint32(4, true)).map((_, i) =>
+                i < bad.length ? (bad[i] as number) : rng.int(256),
+              )
+            : bad;
+        const parts = [...before, { bytes: badBytes, fds: badFds }, ...after];
+        const framer = new MessageFramer({ maxMessageSize: 512, maxFdsPerMessage: 4 });
+        const events: FramerEvent[] = [];
+        for (const p of parts) {
+          // Each message in one or two random pieces; its fds with its first piece.
+          const cut = rng.int(p.bytes.length + 1);
+          framer.push(p.bytes.subarray(0, cut), p.fds);
+          framer.push(p.bytes.subarray(cut));
+          for (let e = framer.next(); e; e = framer.next()) events.push(e);
+        }
+        expect(events.length).toBe(parts.length);
+        const errorAt = before.length;
+        events.forEach((e, i) => {
+          if (i === errorAt) {
+            expect(e.kind).toBe('error');
+            if (e.kind === 'error') {
+              expect(e.resync).toBe(true);
+              expect(e.fds).toEqual(badFds);
+            }
+          } else {
+            expect(e.kind).toBe('message');
+            const src = parts[i] as { bytes: Uint8Array; fds: number[] };
+            if (e.kind === 'message') {
+              expect(toHex(e.message.payload)).toBe(toHex(src.bytes.subarray(16)));
+              expect(e.message.fds).toEqual(src.fds);
+            }
+          }
+        });
+      }
+    },
+    FUZZ_TIMEOUT_MS,
+  );
 });

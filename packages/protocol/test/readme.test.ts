@@ -1,22 +1,15 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { makeTempDir, pointImportsAt, readmeExamples } from '@vfu/test-utils';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const README = fileURLToPath(new URL('../README.md', import.meta.url));
 const SOURCE = fileURLToPath(new URL('../src/index.ts', import.meta.url));
 
-/** The ```ts blocks of the README, in order. */
-function examples(): string[] {
-  const text = readFileSync(README, 'utf8');
-  return [...text.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] as string);
-}
-
 describe('README examples', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vfu-protocol-readme-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const blocks = examples();
+  const dir = makeTempDir('vfu-protocol-readme-');
+  afterAll(() => dir.remove());
+  const blocks = readmeExamples(README);
 
   it('has the runnable examples', () => {
     expect(blocks.length).toBeGreaterThanOrEqual(3);
@@ -24,9 +17,9 @@ describe('README examples', () => {
 
   blocks.forEach((code, i) => {
     it(`example ${i + 1} runs and its assertions hold`, async () => {
-      const file = join(dir, `example-${i + 1}.ts`);
+      const file = dir.join(`example-${i + 1}.ts`);
       // The examples import the package by name; point them at this checkout's sources.
-      writeFileSync(file, code.replaceAll("from '@vfu/protocol'", `from ${JSON.stringify(SOURCE)}`));
+      writeFileSync(file, pointImportsAt(code, { '@vfu/protocol': SOURCE }));
       await import(/* @vite-ignore */ file);
     });
   });

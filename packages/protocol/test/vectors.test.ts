@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { loadSharedVectors, loadVectorFile, type VectorRecord } from '@vfu/test-utils';
 import { describe, expect, it } from 'vitest';
 import {
   Command,
@@ -9,16 +10,7 @@ import {
   isProtocolError,
   MessageFramer,
 } from '../src/index';
-import {
-  FIXTURES_DIR,
-  fakeFds,
-  knownLength,
-  loadVectorDir,
-  loadVectorFile,
-  recordBytes,
-  SHARED_VECTORS_DIR,
-  type VectorRecord,
-} from './vectors';
+import { FIXTURES_DIR, fakeFds, knownLength, recordBytes } from './vectors';
 
 /** The reply the capture recorded for a request, if any. */
 function replyTo(records: readonly VectorRecord[], req: VectorRecord): VectorRecord | undefined {
@@ -79,7 +71,7 @@ function checkFile(records: readonly VectorRecord[]): VectorRecord[] {
 }
 
 describe('golden vectors from libvfio-user', () => {
-  const files = loadVectorDir(SHARED_VECTORS_DIR);
+  const files = loadSharedVectors();
 
   it('finds the four capture files beside the repository', () => {
     expect([...files.keys()]).toEqual([
@@ -112,7 +104,7 @@ describe('golden vectors from libvfio-user', () => {
 });
 
 describe('representative vectors shipped as fixtures', () => {
-  const records = loadVectorFile(join(FIXTURES_DIR, 'representative.jsonl'), 'representative.jsonl');
+  const records = loadVectorFile(join(FIXTURES_DIR, 'representative.jsonl'));
 
   it('decode and re-encode byte for byte, rejecting only what the captured server rejected', () => {
     const rejected = checkFile(records);

@@ -1,10 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { expectNoFdLeaks } from '../test/fd-leaks';
+import { expectNoFdLeaks } from '@vfu/test-utils';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventFd } from './event-fd';
 import { createMemfd, OwnedFd } from './owned-fd';
 import { UnixSocket } from './unix-socket';
 
-expectNoFdLeaks();
+expectNoFdLeaks({ beforeEach, afterEach });
 
 describe('EventFd', () => {
   it('adds signals to the counter and read takes it all', () => {

@@ -1,10 +1,10 @@
 import { closeSync, openSync, readFileSync, readlinkSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
-import { expectNoFdLeaks } from '../test/fd-leaks';
+import { expectNoFdLeaks } from '@vfu/test-utils';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MappedRegion } from './mapped-region';
 import { createMemfd, OwnedFd, Seal } from './owned-fd';
 
-expectNoFdLeaks();
+expectNoFdLeaks({ beforeEach, afterEach });
 
 describe('MappedRegion', () => {
   it('maps a memfd shared: stores are visible through a second mapping', () => {

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
-import { expectNoFdLeaks, ownFds } from '../test/fd-leaks';
+import { expectNoFdLeaks, ownFds } from '@vfu/test-utils';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isSysError, SysError } from './errors';
 import { closeFd, closeFdsQuietly, createMemfd, OwnedFd, Seal } from './owned-fd';
 
-expectNoFdLeaks();
+expectNoFdLeaks({ beforeEach, afterEach });
 
 function isCloexec(fd: number): boolean {
   const flags = /flags:\s*(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))![1]!;

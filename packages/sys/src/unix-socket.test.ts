@@ -1,12 +1,11 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { makeTempDir, type TempDir } from '@vfu/test-utils';
+import { expectNoFdLeaks, makeTempDir, ownFds, type TempDir } from '@vfu/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { expectNoFdLeaks, ownFds } from '../test/fd-leaks';
 import { SysError } from './errors';
 import { createMemfd, OwnedFd } from './owned-fd';
 import { UnixListener, UnixSocket } from './unix-socket';
 
-expectNoFdLeaks();
+expectNoFdLeaks({ beforeEach, afterEach });
 
 const bytes = (...b: number[]) => new Uint8Array(b);
 

@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { makeTempDir } from '@vfu/test-utils';
-import { expect, it, onTestFinished } from 'vitest';
+import { expectNoFdLeaks, makeTempDir } from '@vfu/test-utils';
+import { afterEach, beforeEach, expect, it, onTestFinished } from 'vitest';
 import { createMemfd, EventFd, MappedRegion, UnixListener, type UnixSocket } from '../src/index';
-import { expectNoFdLeaks } from './fd-leaks';
 
-expectNoFdLeaks();
+expectNoFdLeaks({ beforeEach, afterEach });
 
 const peerScript = fileURLToPath(new URL('./fixtures/memfd-peer.ts', import.meta.url));
 

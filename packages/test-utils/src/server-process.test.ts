@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parseEndpointLines, parseMonitorLines, runProcess, startServerProcess } from './server-process';
+import {
+  commandAvailable,
+  parseEndpointLines,
+  parseMonitorLines,
+  runProcess,
+  startServerProcess,
+} from './server-process';
 
 describe('server output lines', () => {
   it('parses endpoint and monitor lines, ignoring everything else', () => {
@@ -15,6 +21,15 @@ describe('server output lines', () => {
       { endpoint: 'hot', device: undefined, driver: undefined, socketPath: '/tmp/a b.sock' },
     ]);
     expect(parseMonitorLines(out)).toEqual(['/run/vfu/qmp.sock']);
+  });
+});
+
+describe('commandAvailable', () => {
+  it('is true for a command that runs and exits 0, false otherwise', () => {
+    expect(commandAvailable(process.execPath)).toBe(true);
+    expect(commandAvailable(process.execPath, ['-e', 'process.exit(0)'])).toBe(true);
+    expect(commandAvailable(process.execPath, ['-e', 'process.exit(1)'])).toBe(false);
+    expect(commandAvailable('vfu-no-such-command-here')).toBe(false);
   });
 });
 

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 
 /** How a process ended. */
 export interface ProcessExit {
@@ -50,6 +50,19 @@ export function runProcess(
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+/**
+ * True when `command args` (by default `command --version`) runs and exits 0: for skipping the
+ * tests that need an external tool such as `lspci` where it is not installed.
+ */
+export function commandAvailable(command: string, args: readonly string[] = ['--version']): boolean {
+  try {
+    execFileSync(command, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** One `vfu-server: endpoint ID device DEV (DRIVER) listening on PATH` line. */

@@ -2,41 +2,20 @@
 // same run. Run: corepack pnpm --filter @vfu/transport bench (VFU_BENCH_TIME_MS shortens it).
 // Both processes are pinned to one CPU when `taskset` exists: waking a process on another CPU
 // costs more than the whole round trip on small VMs, which would swamp the comparison.
-import { execFileSync, spawn } from 'node:child_process';
 import { connect as netConnect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Command } from '@vfu/protocol';
 import { createMemfd } from '@vfu/sys';
-import { makeTempDir, runBenchSuite } from '@vfu/test-utils';
+import { makeTempDir, runBenchSuite, startBenchPeer } from '@vfu/test-utils';
 import { connect } from '../src/index';
-
-function pin(pid: number): boolean {
-  try {
-    execFileSync('taskset', ['-cp', '0', String(pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const dir = makeTempDir();
 const netPath = dir.join('net.sock');
 const channelPath = dir.join('vfu.sock');
-const child = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    '--conditions=@vfu/source',
-    fileURLToPath(new URL('./echo-peer.ts', import.meta.url)),
-    netPath,
-    channelPath,
-  ],
-  { stdio: ['pipe', 'pipe', 'inherit'] },
-);
-await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-const pinned = pin(process.pid) && pin(child.pid!);
-console.log(pinned ? 'both processes pinned to CPU 0' : 'taskset unavailable: processes not pinned');
+const peer = await startBenchPeer(fileURLToPath(new URL('./echo-peer.ts', import.meta.url)), [
+  netPath,
+  channelPath,
+]);
 
 const socket: Socket = await new Promise((resolve) => {
   const s = netConnect(netPath, () => resolve(s));
@@ -76,6 +55,5 @@ await runBenchSuite({
 memfd.close();
 await channel.close();
 socket.destroy();
-child.stdin.end();
-await new Promise((resolve) => child.on('close', resolve));
+await peer.stop();
 dir.remove();

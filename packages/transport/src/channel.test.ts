@@ -1,12 +1,12 @@
 import { Command, Errno, encodeHeader, HEADER_SIZE, ProtocolError } from '@vfu/protocol';
 import { createMemfd, MappedRegion, type OwnedFd, UnixSocket } from '@vfu/sys';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { expectNoFdLeaks, ownFds } from '../test/fd-leaks';
+import { expectNoFdLeaks, ownFds } from '@vfu/test-utils';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Channel, type ChannelOptions } from './channel';
 import { channelPair } from './connect';
 import type { TransportError } from './errors';
 
-expectNoFdLeaks();
+expectNoFdLeaks({ beforeEach, afterEach });
 
 const open: Channel[] = [];
 afterEach(() => {

@@ -1,14 +1,13 @@
 import { renameSync, statSync, writeFileSync } from 'node:fs';
 import { Command } from '@vfu/protocol';
 import { createMemfd, UnixListener, UnixSocket } from '@vfu/sys';
-import { makeTempDir, type TempDir } from '@vfu/test-utils';
+import { expectNoFdLeaks, makeTempDir, type TempDir } from '@vfu/test-utils';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { expectNoFdLeaks } from '../test/fd-leaks';
 import { Channel } from './channel';
 import { channelFromFd, channelPair, connect } from './connect';
 import { listen } from './listener';
 
-expectNoFdLeaks();
+expectNoFdLeaks({ beforeEach, afterEach });
 
 let dir: TempDir;
 const cleanup: (() => void)[] = [];

@@ -1,29 +1,20 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { makeTempDir } from '@vfu/test-utils';
+import { makeTempDir, readmeExamples, runReadmeExample } from '@vfu/test-utils';
 import { expect, it, onTestFinished } from 'vitest';
 
 it('the README example runs and prints what its comment says', () => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-  const code = /```ts\n([\s\S]*?)```/.exec(readme)![1]!;
+  const code = readmeExamples(fileURLToPath(new URL('../README.md', import.meta.url)), 'Example')[0];
+  expect(code).toBeDefined();
   const dir = makeTempDir();
   onTestFinished(() => dir.remove());
-  const src = (p: string) => JSON.stringify(fileURLToPath(new URL(p, import.meta.url)));
-  writeFileSync(
-    dir.join('example.mts'),
-    code
-      .replace("'@vfu/transport'", src('../src/index.ts'))
-      .replace("'@vfu/protocol'", src('../../protocol/src/index.ts')),
-  );
-  const out = execFileSync(
-    process.execPath,
-    ['--import', 'tsx', '--conditions=@vfu/source', dir.join('example.mts')],
-    {
-      cwd: fileURLToPath(new URL('..', import.meta.url)),
-      encoding: 'utf8',
+  const src = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+  const run = runReadmeExample(code as string, {
+    sources: {
+      '@vfu/transport': src('../src/index.ts'),
+      '@vfu/protocol': src('../../protocol/src/index.ts'),
     },
-  );
-  const expected = /console\.log\(.*\); \/\/ (.*)/.exec(code)![1]!;
-  expect(out.trim()).toBe(expected);
+    dir,
+    cwd: src('..'),
+  });
+  expect(run.output).toBe(run.expected);
 });

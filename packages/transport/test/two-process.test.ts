@@ -2,12 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Command } from '@vfu/protocol';
 import { EventFd, MappedRegion } from '@vfu/sys';
-import { makeTempDir } from '@vfu/test-utils';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { expectNoFdLeaks, makeTempDir } from '@vfu/test-utils';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { type Channel, listen, type TransportError } from '../src/index';
-import { expectNoFdLeaks } from './fd-leaks';
 
-expectNoFdLeaks();
+expectNoFdLeaks({ beforeEach, afterEach });
 
 const peer = fileURLToPath(new URL('./fixtures/vmm-peer.ts', import.meta.url));
 const limits = { maxMessageSize: 1 << 20, maxFdsPerMessage: 4 };
