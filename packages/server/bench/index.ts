@@ -1,41 +1,20 @@
 // REGION_READ round trips from a client in this process to a vfio-user endpoint in another, as
 // ratios to the bare transport echo round trip measured in the same run.
 // Run: corepack pnpm --filter @vfu/server bench (VFU_BENCH_TIME_MS shortens it).
-import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Command, encodeMessage, HEADER_SIZE } from '@vfu/protocol';
-import { makeTempDir, runBenchSuite } from '@vfu/test-utils';
+import { makeTempDir, runBenchSuite, startBenchPeer } from '@vfu/test-utils';
 import { connect } from '@vfu/transport';
 import { TestClient } from '../test/support/client';
 import { REG } from '../test/support/device';
 
-function pin(pid: number): boolean {
-  try {
-    execFileSync('taskset', ['-cp', '0', String(pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const dir = makeTempDir('vfu-bench-');
 const serverPath = dir.join('server.sock');
 const echoPath = dir.join('echo.sock');
-const child = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    '--conditions=@vfu/source',
-    fileURLToPath(new URL('./server-peer.ts', import.meta.url)),
-    serverPath,
-    echoPath,
-  ],
-  { stdio: ['pipe', 'pipe', 'inherit'] },
-);
-await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-const pinned = pin(process.pid) && pin(child.pid!);
-console.log(pinned ? 'both processes pinned to CPU 0' : 'taskset unavailable: processes not pinned');
+const peer = await startBenchPeer(fileURLToPath(new URL('./server-peer.ts', import.meta.url)), [
+  serverPath,
+  echoPath,
+]);
 
 const regionRead = (region: number, offset: bigint) =>
   encodeMessage({
@@ -66,6 +45,5 @@ await runBenchSuite({
 
 await channel.close();
 await echo.close();
-child.stdin.end();
-await new Promise((resolve) => child.on('close', resolve));
+await peer.stop();
 dir.remove();
