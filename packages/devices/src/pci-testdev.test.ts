@@ -265,8 +265,20 @@ describe('pci-testdev write counting (reference capture)', () => {
     expect(notified).toEqual([]);
   });
 
-  test('writes to the offset of a test on the other BAR do not count', () => {
-    const { dev } = makeTestdev();
+  test("a write at the current test's offset counts through either BAR, as QEMU's handler", () => {
+    const { dev, notified } = makeTestdev();
+    dev.portio.write(H.Test, 0, 1); // portio-no-eventfd: 0x83, data 0xfa
+    dev.mmio.write(0x83, 0xfa, 1);
+    dev.mmio.write(0x83, 0x05, 1);
+    expect(count(dev.portio)).toBe(1);
+    // The ioeventfd of an eventfd test sits on its own BAR only: the other BAR's write counts.
+    dev.portio.write(H.Test, 1, 1); // portio-wildcard-eventfd: 0x84
+    dev.mmio.write(0x84, 0x31, 1);
+    expect(count(dev.portio)).toBe(1);
+    dev.portio.write(0x84, 0x31, 1);
+    expect(count(dev.portio)).toBe(1);
+    expect(notified).toHaveLength(1);
+    // A write at another offset still counts nowhere.
     dev.mmio.write(H.Test, 0, 1);
     dev.portio.write(0x80, 0xfa, 1);
     expect(count(dev.mmio)).toBe(0);

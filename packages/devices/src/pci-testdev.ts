@@ -298,7 +298,9 @@ export class PciTestdev {
       return;
     }
     const test = this.currentTest;
-    if (test === undefined || test.space !== space || offset !== test.offset) return;
+    // QEMU's write handler checks only the offset, not which BAR the write came through: a write
+    // on the other BAR at the current test's offset counts too (only the ioeventfd is per BAR).
+    if (test === undefined || offset !== test.offset) return;
     if (test.matchData && byte !== test.data) return;
     this.state.counts[test.index] = (this.state.counts[test.index]! + 1) >>> 0;
   }
