@@ -3,7 +3,7 @@ import { Command, DmaMapFlags, DmaUnmapFlags, Errno } from '@vfu/protocol';
 import { createMemfd, listOpenFds, MappedRegion, Seal } from '@vfu/sys';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { TestClient, until } from '../test/support/client';
-import { REG, type TestDevice } from '../test/support/device';
+import { DEVICE_ID_VALUE, REG, type TestDevice } from '../test/support/device';
 import { connected, makeEndpoint } from '../test/support/endpoint';
 
 const RW = DmaMapFlags.Read | DmaMapFlags.Write;
@@ -137,6 +137,32 @@ describe('DMA_MAP without an fd (DMA_READ / DMA_WRITE messages)', () => {
     expect(await client.barRead32(0, REG.DMA_STATUS)).toBe(3);
   });
 
+  test('a DMA_READ reply naming another range, or short of data, fails the device access; the endpoint keeps serving', async () => {
+    const { client, device } = await connected();
+    await busMaster(client);
+    expect(await map(client, 0x40000n, 0x1000n)).toBe(0);
+    const replies = [
+      // The echo names another address.
+      { address: 0x40100n, count: 4n, data: Uint8Array.of(1, 2, 3, 4) },
+      // The echo is right but two bytes are missing.
+      { address: 0x40000n, count: 4n, data: Uint8Array.of(1, 2) },
+    ];
+    for (const body of replies) {
+      client.channel.onRequest(() => {
+        const bytes = new Uint8Array(16 + body.data.length);
+        const v = new DataView(bytes.buffer);
+        v.setBigUint64(0, body.address, true);
+        v.setBigUint64(8, body.count, true);
+        bytes.set(body.data, 16);
+        return { payload: bytes };
+      });
+      device.buffer.fill(0);
+      expect(await deviceDma(client, device, 0x40000n, 4, 1)).not.toBe('ok');
+      expect([...device.buffer.subarray(0, 4)]).toEqual([0, 0, 0, 0]);
+      expect(await client.barRead32(0, REG.ID)).toBe(DEVICE_ID_VALUE);
+    }
+  });
+
   test('an identical re-map is accepted, an overlapping one is EEXIST', async () => {
     const { client } = await connected();
     expect(await map(client, 0x40000n, 0x1000n)).toBe(0);
@@ -187,6 +213,60 @@ describe('DMA_UNMAP', () => {
       await client.errno(Command.DmaUnmap, { argsz: 24, flags: DmaUnmapFlags.All, addr: 0n, size: 0n }),
     ).toBe(0);
     expect(server.dmaMappings).toHaveLength(0);
+  });
+
+  test('no partial unmap: a sub-range inside a mapping or a range over two mappings is ENOENT, and both stay', async () => {
+    const { client, server } = await connected();
+    expect(await map(client, 0x10000n, 0x2000n)).toBe(0);
+    expect(await map(client, 0x12000n, 0x1000n)).toBe(0);
+    const unmap = (addr: bigint, size: bigint) =>
+      client.errno(Command.DmaUnmap, { argsz: 24, flags: 0, addr, size });
+    expect(await unmap(0x11000n, 0x1000n)).toBe(Errno.ENOENT);
+    expect(await unmap(0x10000n, 0x3000n)).toBe(Errno.ENOENT);
+    expect(await unmap(0x10000n, 0x1000n)).toBe(Errno.ENOENT);
+    expect(server.dmaMappings.map((m) => [m.iova, m.size])).toEqual([
+      [0x10000n, 0x2000n],
+      [0x12000n, 0x1000n],
+    ]);
+    expect(await unmap(0x12000n, 0x1000n)).toBe(0);
+    expect(await unmap(0x12000n, 0x1000n)).toBe(Errno.ENOENT);
+  });
+
+  test('an overlapping map with an fd is EEXIST and the fd is closed; the first mapping is untouched', async () => {
+    const { client, device } = await connected();
+    await busMaster(client);
+    const a = memfd(0x2000);
+    const b = memfd(0x2000);
+    a.bytes[0x1000] = 0x11;
+    expect(await map(client, 0x10000n, 0x2000n, { fd: a.fd })).toBe(0);
+    const before = listOpenFds().length;
+    expect(await map(client, 0x11000n, 0x2000n, { fd: b.fd })).toBe(Errno.EEXIST);
+    expect(await map(client, 0x10000n, 0x2000n, { fd: b.fd })).toBe(Errno.EEXIST);
+    expect(listOpenFds().length).toBe(before);
+    expect(await deviceDma(client, device, 0x11000n, 1, 1)).toBe('ok');
+    expect(device.buffer[0]).toBe(0x11);
+  });
+
+  test('a burst of pipelined DMA_MAP/DMA_UNMAP is handled in arrival order, each answered', async () => {
+    const { client, server } = await connected();
+    const calls: Promise<number>[] = [];
+    for (let i = 0n; i < 32n; i++) {
+      const addr = 0x100000n + i * 0x1000n;
+      calls.push(client.errno(Command.DmaMap, { argsz: 32, flags: RW, offset: 0n, addr, size: 0x1000n }));
+      // Every other range is unmapped again right behind its map, without waiting.
+      if (i % 2n === 0n)
+        calls.push(client.errno(Command.DmaUnmap, { argsz: 24, flags: 0, addr, size: 0x1000n }));
+    }
+    // And a map that collides with the last one still mapped, queued behind all of them.
+    calls.push(
+      client.errno(Command.DmaMap, { argsz: 32, flags: RW, offset: 0n, addr: 0x11f000n, size: 0x2000n }),
+    );
+    const results = await Promise.all(calls);
+    expect(results.slice(0, -1).every((r) => r === 0)).toBe(true);
+    expect(results.at(-1)).toBe(Errno.EEXIST);
+    expect(server.dmaMappings.map((m) => m.iova)).toEqual(
+      Array.from({ length: 16 }, (_, k) => 0x100000n + BigInt(2 * k + 1) * 0x1000n),
+    );
   });
 
   test('the dirty-bitmap form is ENOTSUP', async () => {

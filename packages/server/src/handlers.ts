@@ -66,6 +66,14 @@ function regionRead(
   return bar.readAsync(offset, dest).then((r) => checkTx(r, what, session.guestError));
 }
 
+/** Checks a write of `length` bytes at `offset` of region `index` may be attempted (EINVAL if not). */
+function writableTarget(device: PciDevice, index: number, offset: bigint, length: number) {
+  const target = regionTarget(device, index);
+  checkAccess(target, index, offset, length);
+  if (target.kind === 'bar' && target.bar.kind === 'rom') throw reject(`region ${index} (ROM) is read-only`);
+  return target;
+}
+
 function regionWrite(
   session: Session,
   device: PciDevice,
@@ -73,12 +81,10 @@ function regionWrite(
   offset: bigint,
   data: Uint8Array,
 ): void | Promise<void> {
-  const target = regionTarget(device, index);
-  checkAccess(target, index, offset, data.length);
+  const target = writableTarget(device, index, offset, data.length);
   if (target.kind === 'config') return configWrite(device, offset, data);
   if (target.kind !== 'bar') return;
   const bar = target.bar;
-  if (bar.kind === 'rom') throw reject(`region ${index} (ROM) is read-only`);
   const what = `write of BAR region ${index} at ${hex(offset)}+${data.length}`;
   if (!hasAsyncPart(bar.addressSpace.flatView.ranges))
     return checkTx(bar.write(offset, data), what, session.guestError);
@@ -94,6 +100,11 @@ function hasAsyncPart(ranges: readonly { region: { kind: string } }[]): boolean 
 export const COMMAND_HANDLERS: { readonly [C in Command]: CommandHandler<C> } = {
   [Command.Version]: (session, q) => {
     if (session.negotiated !== undefined) throw reject('VERSION was already negotiated on this connection');
+    if (q.body.major !== (session.host.offer.major ?? 0)) {
+      // The spec: a server that cannot support the proposed major version closes the connection
+      // (after the error reply, so the client learns why).
+      session.closeAfterReply();
+    }
     const { reply, negotiated } = negotiateServer(session.host.offer, q.body);
     session.negotiatedWith(negotiated);
     return { body: { major: reply.major, minor: reply.minor, capabilities: reply.capabilities } };
@@ -135,7 +146,10 @@ export const COMMAND_HANDLERS: { readonly [C in Command]: CommandHandler<C> } = 
 
   [Command.DeviceGetRegionInfo]: (session, q) => {
     const device = session.requireDevice();
-    const { body, fds } = regionInfo(device, q.body.index, q.body.argsz, session.host.resolveRegionFd);
+    // A client that takes no fds (max_msg_fds 0) gets every region trapped: never an fd it refused.
+    const canTakeFd = (session.negotiated?.maxSendFds ?? 1) > 0;
+    const resolveFd = canTakeFd ? session.host.resolveRegionFd : undefined;
+    const { body, fds } = regionInfo(device, q.body.index, q.body.argsz, resolveFd);
     return { body, fds };
   },
 
@@ -196,6 +210,9 @@ export const COMMAND_HANDLERS: { readonly [C in Command]: CommandHandler<C> } = 
 
   [Command.RegionWriteMulti]: async (session, q) => {
     const device = session.requireDevice();
+    // Every entry is checked before any is applied: an error reply carries no count, so a
+    // message refused for a bad entry must not have half happened.
+    for (const w of q.body.writes) writableTarget(device, w.region, w.offset, w.data.length);
     let done = 0n;
     for (const w of q.body.writes) {
       await regionWrite(session, device, w.region, w.offset, w.data);
@@ -204,7 +221,7 @@ export const COMMAND_HANDLERS: { readonly [C in Command]: CommandHandler<C> } = 
     return { body: { wrCnt: done } };
   },
 
-  [Command.DeviceFeature]: (session, q) => {
+  [Command.DeviceFeature]: (session, q, raw) => {
     session.requireDevice();
     const { feature, get, set, probe, data } = q.body;
     const name = deviceFeatureName(feature);
@@ -214,6 +231,10 @@ export const COMMAND_HANDLERS: { readonly [C in Command]: CommandHandler<C> } = 
     if (ops === undefined) throw reject(`DEVICE_FEATURE ${name} is not supported by this device`);
     if ((get && !ops.get) || (set && !ops.set)) {
       throw reject(`DEVICE_FEATURE ${name} does not support ${get ? 'GET' : 'SET'}`);
+    }
+    // SET and PROBE are answered with the request itself: argsz must leave room for it.
+    if (!get && q.body.argsz < raw.payload.length) {
+      throw reject(`argsz ${q.body.argsz} cannot hold the ${raw.payload.length}-byte ${name} reply`);
     }
     if (probe) return { body: q.body };
     const dma = session.requireDma();

@@ -10,8 +10,9 @@ import {
 } from '@vfu/protocol';
 import { createMemfd, MappedRegion } from '@vfu/sys';
 import { describe, expect, onTestFinished, test } from 'vitest';
+import { TestClient } from '../test/support/client';
 import { testTree } from '../test/support/device';
-import { connected } from '../test/support/endpoint';
+import { connected, makeEndpoint } from '../test/support/endpoint';
 
 describe('DEVICE_GET_INFO', () => {
   test('reports a resettable PCI device with 9 regions and 5 IRQ indexes', async () => {
@@ -99,6 +100,30 @@ describe('DEVICE_GET_REGION_INFO', () => {
     const bar0 = await client.call(Command.DeviceGetRegionInfo, { argsz: 256, index: 0 });
     expect(bar0.body.flags & RegionInfoFlags.Mmap).toBe(0);
     expect(bar0.fds).toHaveLength(0);
+  });
+});
+
+describe('fd limits of the client', () => {
+  test('a client that takes no fds (max_msg_fds 0) gets a shared-memory BAR trapped: no MMAP, no fd, still accessible', async () => {
+    const memfd = createMemfd('bar2', { size: 0x3000 });
+    const mapping = MappedRegion.map(memfd);
+    onTestFinished(() => {
+      mapping.unmap();
+      memfd.close();
+    });
+    const tree = testTree(mapping.bytes(0x1000, 0x3000));
+    const ep = makeEndpoint({
+      tree,
+      resolveRegionFd: (region) => (region === ep.device.ram ? { fd: memfd, offset: 0x1000n } : undefined),
+    });
+    const client = TestClient.attach(ep.server);
+    onTestFinished(() => client.close());
+    await client.negotiate({ maxMsgFds: 0 });
+    const info = await client.call(Command.DeviceGetRegionInfo, { argsz: 64, index: 2 });
+    expect(info.body).toMatchObject({ argsz: 32, flags: RegionInfoFlags.Read | RegionInfoFlags.Write });
+    expect(info.fds).toHaveLength(0);
+    ep.device.ram!.ramBuffer![0x20] = 0x66;
+    expect([...(await client.regionRead(2, 0x20n, 1))]).toEqual([0x66]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { regs } from '@vfu/pci';
-import { Command, Errno, VfioPciIrq } from '@vfu/protocol';
+import { Command, Errno, encodeMessage, HEADER_SIZE, VfioPciIrq } from '@vfu/protocol';
 import { EventFd, listOpenFds } from '@vfu/sys';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { type TestClient, until } from '../test/support/client';
@@ -232,5 +232,60 @@ describe('DEVICE_SET_IRQS validation', () => {
       await e({ argsz: 20, action: 'trigger', dataType: 'eventfd', index: 1, start: 1, count: 2 }, { fds }),
     ).toBe(Errno.EINVAL);
     expect(listOpenFds().length).toBe(before);
+  });
+
+  test('fds with DATA_NONE or DATA_BOOL are EINVAL and closed', async () => {
+    const { client, server } = await connected();
+    const [fd] = eventfds(1);
+    const before = listOpenFds().length;
+    for (const dataType of ['none', 'bool'] as const) {
+      const body = { argsz: 21, action: 'trigger', dataType, index: 3, start: 0, count: 1 } as const;
+      const payload = encodeMessage({
+        kind: 'request',
+        command: Command.DeviceSetIrqs,
+        msgId: 0,
+        body: dataType === 'bool' ? { ...body, data: Uint8Array.of(1) } : { ...body, argsz: 20 },
+      }).subarray(HEADER_SIZE);
+      expect(await client.rawErrno(Command.DeviceSetIrqs, payload, [fd!])).toBe(Errno.EINVAL);
+    }
+    expect(listOpenFds().length).toBe(before);
+    expect(server.irqState(VfioPciIrq.Err).triggers).toEqual([false]);
+  });
+
+  test('ERR and REQ take one sub-index: count 2 is EINVAL', async () => {
+    const { client } = await connected();
+    for (const index of [VfioPciIrq.Err, VfioPciIrq.Req]) {
+      expect(
+        await client.errno(Command.DeviceSetIrqs, {
+          argsz: 20,
+          action: 'trigger',
+          dataType: 'none',
+          index,
+          start: 0,
+          count: 2,
+        }),
+      ).toBe(Errno.EINVAL);
+    }
+  });
+
+  test('a refused SET_IRQS changes nothing: assigned eventfds stay and still fire', async () => {
+    const { client, device, server } = await connected();
+    await enableMsix(client, device);
+    const fds = eventfds(4);
+    await setTriggers(client, VfioPciIrq.Msix, fds);
+    const extra = eventfds(2);
+    const before = listOpenFds().length;
+    // start 3 + count 2 runs past the 4 vectors.
+    expect(
+      await client.errno(
+        Command.DeviceSetIrqs,
+        { argsz: 20, action: 'trigger', dataType: 'eventfd', index: 2, start: 3, count: 2 },
+        { fds: extra },
+      ),
+    ).toBe(Errno.EINVAL);
+    expect(listOpenFds().length).toBe(before);
+    expect(server.irqState(VfioPciIrq.Msix).triggers).toEqual([true, true, true, true]);
+    device.raise(3);
+    expect(counts(fds)).toEqual([0, 0, 0, 1]);
   });
 });

@@ -153,6 +153,86 @@ describe('REGION_WRITE_MULTI', () => {
   });
 });
 
+describe('region bounds', () => {
+  test('offset + count is compared without wrapping: an offset near 2^64 never reaches a small offset', async () => {
+    const { client } = await connected();
+    // The decoder refuses sums past 2^64; just below, the sum is far past every region.
+    const near = (1n << 64n) - 16n;
+    expect(await client.errno(Command.RegionRead, { region: 0, offset: near, count: 16 })).toBe(Errno.EINVAL);
+    expect(
+      await client.errno(Command.RegionWrite, { region: 7, offset: near, count: 4, data: le(1, 4) }),
+    ).toBe(Errno.EINVAL);
+    expect(await client.errno(Command.RegionRead, { region: 7, offset: 0xffff_ffffn, count: 1 })).toBe(
+      Errno.EINVAL,
+    );
+  });
+
+  test('an access ending exactly at the end of a region is allowed; one byte more is EINVAL', async () => {
+    const { client } = await connected();
+    expect(await client.errno(Command.RegionRead, { region: 7, offset: 252n, count: 4 })).toBe(0);
+    expect(await client.errno(Command.RegionRead, { region: 7, offset: 253n, count: 4 })).toBe(Errno.EINVAL);
+    expect(await client.errno(Command.RegionRead, { region: 2, offset: 0n, count: 0x2000 })).toBe(0);
+    expect(await client.errno(Command.RegionRead, { region: 2, offset: 1n, count: 0x2000 })).toBe(
+      Errno.EINVAL,
+    );
+  });
+
+  test('REGION_WRITE with count above max_data_xfer_size is E2BIG, and the endpoint keeps serving', async () => {
+    const { client, device } = await connected({ limits: { maxDataXferSize: 4096 } });
+    // Our client would refuse to send it: lift its own limit to reach the server's check.
+    client.channel.setSendLimits({ maxMessageSize: 1 << 20, maxFdsPerMessage: 8 });
+    const data = new Uint8Array(4097);
+    expect(await client.errno(Command.RegionWrite, { region: 2, offset: 0n, count: data.length, data })).toBe(
+      Errno.E2BIG,
+    );
+    expect(device.ram!.ramBuffer![0]).toBe(0);
+    expect(await client.barRead32(0, REG.ID)).toBe(DEVICE_ID_VALUE);
+  });
+
+  test('REGION_WRITE_MULTI: an out-of-bounds entry after good ones fails the message and applies none', async () => {
+    const { client, device } = await connected();
+    device.scratch = 5;
+    expect(
+      await client.errno(Command.RegionWriteMulti, {
+        writes: [
+          { region: 0, offset: BigInt(REG.SCRATCH), data: le(1, 4) },
+          { region: 1, offset: 0n, data: Uint8Array.of(9) },
+          { region: 7, offset: 254n, data: le(1, 4) },
+        ],
+      }),
+    ).toBe(Errno.EINVAL);
+    expect(device.scratch).toBe(5);
+    expect(device.ioScratch).toBe(0);
+  });
+
+  test('REGION_WRITE_MULTI: a bad region index or a ROM entry fails the message and applies none', async () => {
+    const { client, device } = await connected();
+    for (const bad of [
+      { region: 9, offset: 0n, data: Uint8Array.of(1) },
+      { region: 3, offset: 0n, data: Uint8Array.of(1) },
+      { region: 6, offset: 0n, data: Uint8Array.of(1) },
+    ]) {
+      expect(
+        await client.errno(Command.RegionWriteMulti, {
+          writes: [{ region: 0, offset: BigInt(REG.SCRATCH), data: le(3, 4) }, bad],
+        }),
+      ).toBe(Errno.EINVAL);
+    }
+    expect(device.scratch).toBe(0);
+  });
+
+  test('a posted REGION_WRITE_MULTI is applied before a later read', async () => {
+    const { client } = await connected();
+    await client.post(Command.RegionWriteMulti, {
+      writes: [
+        { region: 0, offset: BigInt(REG.SCRATCH), data: le(1, 4) },
+        { region: 0, offset: BigInt(REG.SCRATCH), data: le(0x77, 4) },
+      ],
+    });
+    expect(await client.barRead32(0, REG.SCRATCH)).toBe(0x77);
+  });
+});
+
 describe('holes in a BAR', () => {
   test('read as zeros and drop writes, logged as a guest error', async () => {
     const { client, logs } = await connected();

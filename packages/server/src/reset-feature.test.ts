@@ -2,6 +2,7 @@ import { regs } from '@vfu/pci';
 import { Command, Errno, VfioPciIrq } from '@vfu/protocol';
 import { createMemfd, EventFd } from '@vfu/sys';
 import { describe, expect, onTestFinished, test } from 'vitest';
+import { le } from '../test/support/client';
 import { REG } from '../test/support/device';
 import { connected } from '../test/support/endpoint';
 
@@ -97,6 +98,35 @@ describe('DEVICE_FEATURE: DMA logging', () => {
     expect(await probe(8, true, false)).toBe(0);
     expect(await probe(8, false, true)).toBe(Errno.EINVAL);
     expect(await probe(6, true, false)).toBe(Errno.EINVAL);
+  });
+
+  test('a PROBE is answered with its own request, byte for byte', async () => {
+    const { client } = await connected();
+    for (const flags of [0x40006, 0x60007, 0x50008]) {
+      const request = Uint8Array.of(8, 0, 0, 0, ...le(flags, 4));
+      const reply = await client.channel.request(Command.DeviceFeature, request);
+      expect([...reply.payload]).toEqual([...request]);
+    }
+  });
+
+  test('PROBE of GET and SET together, or GET/SET without PROBE of an operation the feature lacks, is EINVAL', async () => {
+    const { client } = await connected();
+    const op = (feature: number, get: boolean, set: boolean, probe: boolean) =>
+      client.errno(Command.DeviceFeature, { argsz: 8, feature, get, set, probe });
+    expect(await op(6, true, true, true)).toBe(Errno.EINVAL);
+    expect(await op(8, true, true, true)).toBe(Errno.EINVAL);
+    expect(await op(6, true, false, false)).toBe(Errno.EINVAL);
+    expect(await op(8, false, true, false)).toBe(Errno.EINVAL);
+    expect(await op(0xffff, false, false, true)).toBe(Errno.EINVAL);
+  });
+
+  test('DMA_LOGGING_START whose argsz cannot hold the echoed reply is EINVAL, and logging does not start', async () => {
+    const { client, server } = await withMemory();
+    expect(await client.errno(Command.DeviceFeature, { ...control(6), argsz: 8 })).toBe(Errno.EINVAL);
+    expect(await client.errno(Command.DeviceFeature, { ...control(6), argsz: 23 })).toBe(Errno.EINVAL);
+    expect(server.dmaMappings).toHaveLength(1);
+    expect(await client.errno(Command.DeviceFeature, report(0x100000n, 0x10000n))).toBe(Errno.EINVAL);
+    expect(await client.errno(Command.DeviceFeature, control(6))).toBe(0);
   });
 
   test('device writes show up in the report, which clears as it is read and rescales page sizes', async () => {

@@ -128,6 +128,15 @@ export class Session {
     this.host.logger.debug(`guest error: ${message}`, { endpoint: this.host.id });
   };
 
+  /**
+   * Closes the connection once the reply to the request being handled is on its way: the reply
+   * is queued when the handler returns or throws, before this microtask, and an orderly close
+   * flushes it.
+   */
+  closeAfterReply(): void {
+    queueMicrotask(() => void this.connection.close());
+  }
+
   /** Closes the connection (the teardown runs from its close event). */
   disconnect(): void {
     this.connection.destroy();

@@ -38,12 +38,44 @@ describe('VERSION', () => {
     await client.close();
   });
 
-  test('another major version is refused with ENOTSUP', async () => {
+  test('another major version is refused with ENOTSUP and the connection is closed; the next client is served', async () => {
     const { server } = makeEndpoint();
     const client = TestClient.attach(server);
+    const gone = new Promise<void>((r) => server.on('client-disconnected', r));
     expect(await client.rawErrno(Command.Version, versionPayload(1, 0))).toBe(Errno.ENOTSUP);
-    // The connection survives and a good VERSION still works.
+    await gone;
+    expect(server.connected).toBe(false);
+    await client.close();
+    const next = TestClient.attach(server);
+    await next.negotiate();
+    expect((await next.call(Command.DeviceGetInfo, { argsz: 16 })).body.numRegions).toBe(9);
+    await next.close();
+  });
+
+  test('a VERSION payload shorter than major and minor is EINVAL; the connection stays for a good VERSION', async () => {
+    const { server } = makeEndpoint();
+    const client = TestClient.attach(server);
+    expect(await client.rawErrno(Command.Version, Uint8Array.of(0, 0, 2))).toBe(Errno.EINVAL);
     expect(await client.rawErrno(Command.Version, versionPayload(0, 2))).toBe(0);
+    await client.close();
+  });
+
+  test('a refused second VERSION leaves the session alone: DMA mappings and limits stay', async () => {
+    const { server } = makeEndpoint({ limits: { maxDataXferSize: 4096 } });
+    const client = TestClient.attach(server);
+    await client.negotiate({ maxMsgFds: 8, maxDataXferSize: 4096 });
+    expect(
+      await client.errno(Command.DmaMap, { argsz: 32, flags: 3, offset: 0n, addr: 0x10000n, size: 0x1000n }),
+    ).toBe(0);
+    expect(
+      await client.rawErrno(Command.Version, versionPayload(0, 2, '{"capabilities":{"max_msg_fds":1}}')),
+    ).toBe(Errno.EINVAL);
+    expect(server.dmaMappings).toHaveLength(1);
+    expect(await client.errno(Command.DmaUnmap, { argsz: 24, flags: 0, addr: 0x10000n, size: 0x1000n })).toBe(
+      0,
+    );
+    client.channel.setSendLimits({ maxMessageSize: 1 << 20, maxFdsPerMessage: 8 });
+    expect(await client.errno(Command.RegionRead, { region: 2, offset: 0n, count: 8192 })).toBe(Errno.E2BIG);
     await client.close();
   });
 

@@ -35,6 +35,8 @@ export class RawPeer {
         if (chunk === null) break;
         for (const fd of chunk.fds) fd.close();
         if (chunk.bytes === 0) {
+          // Replies read in this same wakeup, just before the end of stream, still count.
+          this.#parse();
           this.#end();
           return;
         }
