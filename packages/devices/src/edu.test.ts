@@ -346,6 +346,21 @@ describe('edu DMA transfers', () => {
     await completeDma(clock, edu);
   });
 
+  test('a parameter write refused while a transfer is pending names the register it hit', async () => {
+    const { edu, clock, log } = makeEdu({ qwordHalves: true });
+    edu.write(R.DmaCount, 4, 4);
+    edu.write(R.DmaCommand, 1, 4);
+    edu.write(R.DmaSource, 0x200000, 4);
+    edu.write64(R.DmaDestination, 0x40000n);
+    edu.write(R.DmaCount + 4, 1, 4);
+    expect(log.guestErrors.map((e) => [e.offset, e.register])).toEqual([
+      [R.DmaSource, 'dma source'],
+      [R.DmaDestination, 'dma destination'],
+      [R.DmaCount, 'dma count'],
+    ]);
+    await completeDma(clock, edu);
+  });
+
   test('a range outside the 4 KiB buffer is logged and skipped, and the command completes', async () => {
     const { edu, clock, log, dma, irq } = makeEdu();
     edu.write(R.DmaSource, 0x100000, 4);

@@ -81,6 +81,18 @@ export const EDU_DEFAULT_DMA_MASK = (1n << 28n) - 1n;
 /** QEMU completes a DMA transfer 100 ms (virtual) after the command. */
 export const EDU_DEFAULT_DMA_DELAY_NS = 100_000_000;
 
+/** The 64-bit DMA registers (0x80 on), each with the state field it holds. */
+const DMA_QWORDS = [
+  [EduRegister.DmaSource, 'dmaSource'],
+  [EduRegister.DmaDestination, 'dmaDestination'],
+  [EduRegister.DmaCount, 'dmaCount'],
+  [EduRegister.DmaCommand, 'dmaCommand'],
+] as const;
+/** State field of a 64-bit DMA register. */
+type DmaQwordField = (typeof DMA_QWORDS)[number][1];
+/** The DMA parameters: every 64-bit DMA register but the command. */
+type DmaParameterField = Exclude<DmaQwordField, 'dmaCommand'>;
+
 const U32_MASK = 0xffff_ffffn;
 const ALL_ONES_32 = 0xffff_ffff;
 const ALL_ONES_64 = 0xffff_ffff_ffff_ffffn;
@@ -467,7 +479,7 @@ export class Edu {
   }
 
   /** @internal Write a DMA parameter register; ignored while a transfer is pending, as QEMU. */
-  writeDmaRegister(field: 'dmaSource' | 'dmaDestination' | 'dmaCount', value: bigint): void {
+  writeDmaRegister(field: DmaParameterField, value: bigint): void {
     if (this.state.dmaCommand & BigInt(EDU_DMA_CMD_START)) {
       this.guestError(
         'DMA register written while a transfer is pending; ignored',
@@ -617,9 +629,7 @@ export class Edu {
     return true;
   }
 
-  private qwordHighHalf(
-    offset: number,
-  ): 'dmaSource' | 'dmaDestination' | 'dmaCount' | 'dmaCommand' | undefined {
+  private qwordHighHalf(offset: number): DmaQwordField | undefined {
     return offset % 8 === 4 ? qwordField(offset - 4) : undefined;
   }
 
@@ -642,30 +652,13 @@ export class Edu {
   }
 }
 
-function qwordField(offset: number): 'dmaSource' | 'dmaDestination' | 'dmaCount' | 'dmaCommand' | undefined {
-  switch (offset) {
-    case EduRegister.DmaSource:
-      return 'dmaSource';
-    case EduRegister.DmaDestination:
-      return 'dmaDestination';
-    case EduRegister.DmaCount:
-      return 'dmaCount';
-    case EduRegister.DmaCommand:
-      return 'dmaCommand';
-    default:
-      return undefined;
-  }
+function qwordField(offset: number): DmaQwordField | undefined {
+  return DMA_QWORDS.find(([at]) => at === offset)?.[1];
 }
 
-function qwordOffset(field: 'dmaSource' | 'dmaDestination' | 'dmaCount'): number {
-  switch (field) {
-    case 'dmaSource':
-      return EduRegister.DmaSource;
-    case 'dmaDestination':
-      return EduRegister.DmaDestination;
-    case 'dmaCount':
-      return EduRegister.DmaCount;
-  }
+function qwordOffset(field: DmaQwordField): number {
+  // Every field is in the table: the type admits no other.
+  return DMA_QWORDS.find(([, f]) => f === field)![0];
 }
 
 function checkDelay(name: string, value: number): number {

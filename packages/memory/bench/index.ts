@@ -110,6 +110,23 @@ const rows = await runBenchSuite({
       },
     },
     {
+      // No fast path for MMIO in `read`: this is the general range walk.
+      name: 'AddressSpace.read(4 bytes), MMIO',
+      fn: () => {
+        const { as, addresses } = mmio;
+        for (let k = 0; k < READS; k++) as.read(addresses[k]!, scratch);
+        sink += scratch[0]!;
+      },
+    },
+    {
+      name: 'AddressSpace.readAsync(4 bytes), MMIO',
+      fn: async () => {
+        const { as, addresses } = mmio;
+        for (let k = 0; k < READS; k++) await as.readAsync(addresses[k]!, scratch);
+        sink += scratch[0]!;
+      },
+    },
+    {
       name: 'AddressSpace.readU32, RAM above 2^53 (bigint path)',
       fn: () => {
         const { as, addresses } = ramHigh;
@@ -147,4 +164,4 @@ const rows = await runBenchSuite({
 if (sink === 0.5) console.log(sink);
 const base = rows[0]!;
 console.log(`\nbaseline per read: ${(base.meanNs / READS).toFixed(1)} ns`);
-for (const r of rows.slice(1, 7)) console.log(`${r.name}: ${(r.meanNs / READS).toFixed(1)} ns per read`);
+for (const r of rows.slice(1, 9)) console.log(`${r.name}: ${(r.meanNs / READS).toFixed(1)} ns per read`);

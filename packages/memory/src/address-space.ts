@@ -268,7 +268,7 @@ export class AddressSpace implements RegionObserver {
       }
     }
     this.#checkAccess(address, dest, 'dest');
-    return this.#rw(address, dest, false, 0);
+    return this.#rw(address, dest, false, 0, false);
   }
 
   /** Writes `data` at `address`; see `read`. */
@@ -288,19 +288,19 @@ export class AddressSpace implements RegionObserver {
       }
     }
     this.#checkAccess(address, data, 'data');
-    return this.#rw(address, data, true, 0);
+    return this.#rw(address, data, true, 0, false);
   }
 
   /** Like `read`, for every kind of region including asynchronous ones and IOMMU targets. */
   async readAsync(address: bigint, dest: Uint8Array): Promise<MemTxResult> {
     this.#checkAccess(address, dest, 'dest');
-    return this.#rwAsync(address, dest, false, 0);
+    return this.#rw(address, dest, false, 0, true);
   }
 
   /** Like `write`, for every kind of region including asynchronous ones and IOMMU targets. */
   async writeAsync(address: bigint, data: Uint8Array): Promise<MemTxResult> {
     this.#checkAccess(address, data, 'data');
-    return this.#rwAsync(address, data, true, 0);
+    return this.#rw(address, data, true, 0, true);
   }
 
   #checkAlive(): void {
@@ -328,12 +328,35 @@ export class AddressSpace implements RegionObserver {
     }
   }
 
-  #rw(address: bigint, buf: Uint8Array, isWrite: boolean, depth: number): MemTxResult {
-    let result: MemTxResult = 'ok';
+  /**
+   * The range walk of every access. Synchronous (`async` false): an asynchronous region faults and
+   * IOMMU targets are walked synchronously. Asynchronous: the walk runs synchronously up to the first
+   * part that must be awaited and resumes after it (`#rwResume`), so RAM and MMIO parts cost no
+   * promise. `pos` and `result` carry the progress of a resumed walk.
+   */
+  #rw(address: bigint, buf: Uint8Array, isWrite: boolean, depth: number, async: false): MemTxResult;
+  #rw(
+    address: bigint,
+    buf: Uint8Array,
+    isWrite: boolean,
+    depth: number,
+    async: true,
+    pos?: number,
+    result?: MemTxResult,
+  ): MemTxResult | Promise<MemTxResult>;
+  #rw(
+    address: bigint,
+    buf: Uint8Array,
+    isWrite: boolean,
+    depth: number,
+    async: boolean,
+    pos = 0,
+    result: MemTxResult = 'ok',
+  ): MemTxResult | Promise<MemTxResult> {
     const len = buf.length;
-    let pos = 0;
     while (pos < len) {
       const addr = address + BigInt(pos);
+      // Looked up again per part: a callback, or an awaited earlier part, may change the topology.
       const fv = this.#flatView;
       const i = fv._find(addr);
       if (i < 0) {
@@ -348,54 +371,41 @@ export class AddressSpace implements RegionObserver {
       const n = Number(min(r.start + r.size - addr, BigInt(len - pos)));
       const chunk = buf.subarray(pos, pos + n);
       const kind = fv._kinds[i]!;
+      pos += n;
       let res: MemTxResult;
       if (kind === KIND_ASYNC) {
+        if (async) {
+          const part = this.#asyncRegion(r, addr, chunk, isWrite);
+          return this.#rwResume(part, address, buf, isWrite, depth, pos, result);
+        }
         if (!isWrite) chunk.fill(0);
         res = this.#fault(addr, n, isWrite, r.region, 'async-region', undefined);
       } else if (kind === KIND_IOMMU) {
-        res = this.#iommu(r, addr, chunk, isWrite, depth, false) as MemTxResult;
+        if (async) {
+          const part = this.#iommu(r, addr, chunk, isWrite, depth, true);
+          return this.#rwResume(part, address, buf, isWrite, depth, pos, result);
+        }
+        res = this.#iommu(r, addr, chunk, isWrite, depth, false);
       } else {
         res = this.#rwLocal(r, kind, addr, chunk, isWrite);
       }
       if (result === 'ok') result = res;
-      pos += n;
     }
     return result;
   }
 
-  async #rwAsync(address: bigint, buf: Uint8Array, isWrite: boolean, depth: number): Promise<MemTxResult> {
-    let result: MemTxResult = 'ok';
-    const len = buf.length;
-    let pos = 0;
-    while (pos < len) {
-      const addr = address + BigInt(pos);
-      // Looked up again per part: the topology may change while an earlier part was awaited.
-      const fv = this.#flatView;
-      const i = fv._find(addr);
-      if (i < 0) {
-        const n = Number(min(fv._nextStart(addr) - addr, BigInt(len - pos)));
-        if (!isWrite) buf.fill(0, pos, pos + n);
-        this.#unassigned(addr, n, isWrite);
-        if (result === 'ok') result = 'decode-error';
-        pos += n;
-        continue;
-      }
-      const r = fv.ranges[i]!;
-      const n = Number(min(r.start + r.size - addr, BigInt(len - pos)));
-      const chunk = buf.subarray(pos, pos + n);
-      const kind = fv._kinds[i]!;
-      let res: MemTxResult;
-      if (kind === KIND_ASYNC) {
-        res = await this.#asyncRegion(r, addr, chunk, isWrite);
-      } else if (kind === KIND_IOMMU) {
-        res = await this.#iommu(r, addr, chunk, isWrite, depth, true);
-      } else {
-        res = this.#rwLocal(r, kind, addr, chunk, isWrite);
-      }
-      if (result === 'ok') result = res;
-      pos += n;
-    }
-    return result;
+  /** Awaits one part of an asynchronous access, then walks on from `pos`. */
+  async #rwResume(
+    part: Promise<MemTxResult>,
+    address: bigint,
+    buf: Uint8Array,
+    isWrite: boolean,
+    depth: number,
+    pos: number,
+    result: MemTxResult,
+  ): Promise<MemTxResult> {
+    const res = await part;
+    return this.#rw(address, buf, isWrite, depth, true, pos, result === 'ok' ? res : result);
   }
 
   /** RAM or MMIO part of an access, entirely inside range `r`. */
@@ -524,18 +534,25 @@ export class AddressSpace implements RegionObserver {
     }
     if (!async) {
       for (const s of steps) {
-        const res = s.entry.target.#continue(s.target, chunk.subarray(s.from, s.to), isWrite, depth + 1);
+        const res = s.entry.target.#continue(
+          s.target,
+          chunk.subarray(s.from, s.to),
+          isWrite,
+          depth + 1,
+          false,
+        );
         if (result === 'ok') result = res;
       }
       return result;
     }
     return (async () => {
       for (const s of steps) {
-        const res = await s.entry.target.#continueAsync(
+        const res = await s.entry.target.#continue(
           s.target,
           chunk.subarray(s.from, s.to),
           isWrite,
           depth + 1,
+          true,
         );
         if (result === 'ok') result = res;
       }
@@ -543,27 +560,30 @@ export class AddressSpace implements RegionObserver {
     })();
   }
 
-  #continue(address: bigint, buf: Uint8Array, isWrite: boolean, depth: number): MemTxResult {
-    if (this.#destroyed || address + BigInt(buf.length) > ADDRESS_LIMIT) {
-      if (!isWrite) buf.fill(0);
-      this.#unassigned(address, buf.length, isWrite);
-      return 'decode-error';
-    }
-    return this.#rw(address, buf, isWrite, depth);
-  }
-
-  async #continueAsync(
+  /** Where an IOMMU sends a translated part: this space, which may have been destroyed since. */
+  #continue(address: bigint, buf: Uint8Array, isWrite: boolean, depth: number, async: false): MemTxResult;
+  #continue(
     address: bigint,
     buf: Uint8Array,
     isWrite: boolean,
     depth: number,
-  ): Promise<MemTxResult> {
+    async: true,
+  ): MemTxResult | Promise<MemTxResult>;
+  #continue(
+    address: bigint,
+    buf: Uint8Array,
+    isWrite: boolean,
+    depth: number,
+    async: boolean,
+  ): MemTxResult | Promise<MemTxResult> {
     if (this.#destroyed || address + BigInt(buf.length) > ADDRESS_LIMIT) {
       if (!isWrite) buf.fill(0);
       this.#unassigned(address, buf.length, isWrite);
       return 'decode-error';
     }
-    return this.#rwAsync(address, buf, isWrite, depth);
+    return async
+      ? this.#rw(address, buf, isWrite, depth, true)
+      : this.#rw(address, buf, isWrite, depth, false);
   }
 
   #unassigned(address: bigint, size: number, isWrite: boolean): void {
@@ -681,7 +701,7 @@ export class AddressSpace implements RegionObserver {
       buf.set(fv._bytes[i]!.subarray(off, off + size));
       return buf;
     }
-    this.#rw(address, buf, false, 0);
+    this.#rw(address, buf, false, 0, false);
     return buf;
   }
 
@@ -783,7 +803,7 @@ export class AddressSpace implements RegionObserver {
       this.#mmioWrite(r.region, Number(r.offsetInRegion + (address - r.start)), size, lo, hi, address);
       return;
     }
-    this.#rw(address, buf, true, 0);
+    this.#rw(address, buf, true, 0, false);
   }
 
   /**

@@ -83,6 +83,37 @@ describe('asynchronous regions', () => {
     expect(await s.as.readAsync(0x3000n, d)).toBe('decode-error');
   });
 
+  it('an access goes on past an awaited part, and its first failure is the result', async () => {
+    const s = setup();
+    const after = MemoryRegion.ram('after', 0x1000n);
+    s.root.addSubregion(0x1_0000_2000n, after);
+    const data = new Uint8Array(0x20).map((_, i) => i + 1);
+    expect(await s.as.writeAsync(0x1_0000_1ff0n, data)).toBe('ok');
+    expect([...s.remote.subarray(0xff0)]).toEqual([...data.subarray(0, 0x10)]);
+    expect([...after.ramBuffer!.subarray(0, 0x10)]).toEqual([...data.subarray(0x10)]);
+
+    // Failing async part first, then unassigned memory: the access-error stands, every byte reads 0.
+    const ctx = new MemoryContext();
+    const root = MemoryRegion.container('root', 0x1000n);
+    root.addSubregion(
+      0n,
+      MemoryRegion.asyncIo('gone', 0x10n, {
+        read: () => Promise.reject(new Error('client went away')),
+        write: () => Promise.reject(new Error('client went away')),
+      }),
+    );
+    root.addSubregion(
+      0x20n,
+      MemoryRegion.asyncIo('remote', 0x10n, { read: async () => {}, write: async () => {} }),
+    );
+    const as = ctx.createAddressSpace('as', root);
+    const dest = new Uint8Array(0x20).fill(9);
+    expect(await as.readAsync(0n, dest)).toBe('access-error');
+    expect([...dest]).toEqual(new Array(0x20).fill(0));
+    // Unassigned first, then a working async part: the decode-error stands.
+    expect(await as.readAsync(0x10n, new Uint8Array(0x20))).toBe('decode-error');
+  });
+
   it('bad arguments reject the promise with a MemoryError', async () => {
     const s = setup();
     await expect(s.as.readAsync(-1n, new Uint8Array(1))).rejects.toMatchObject({ code: 'invalid-address' });

@@ -4,15 +4,12 @@
  */
 export {
   CAPABILITY_DEFAULTS,
-  DEFAULT_RECEIVE_LIMITS,
   type NegotiatedCapabilities,
   negotiateCapabilities,
   negotiateClient,
   negotiateServer,
   parseCapabilities,
-  type ReceiveLimits,
   type Role,
-  receiveLimits,
   serializeCapabilities,
   type VersionCapabilities,
   type VersionOffer,
@@ -114,23 +111,6 @@ export {
   vfioPciRegionName,
 } from './constants';
 export { describe, type MessageDescription } from './describe';
-export {
-  ERRNO_BY_CODE,
-  Errno,
-  errnoName,
-  isProtocolError,
-  ProtocolError,
-  type ProtocolErrorCode,
-  type ProtocolErrorContext,
-} from './errors';
-export { type FramedMessage, type FramerEvent, type FramerLimits, MessageFramer } from './framer';
-export {
-  decodeHeader,
-  encodeHeader,
-  HEADER_SIZE,
-  HeaderFlags,
-  type HeaderInit,
-  type MessageHeader,
-  type MessageType,
-} from './header';
+// Errors, header, framer and receive limits: the `@vfu/protocol/framing` entry, whole.
+export * from './framing';
 export { dirtyBitmapSize, isPageDirty, migrationPath, setPageDirty } from './migration';

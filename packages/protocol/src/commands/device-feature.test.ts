@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { concat, expectProtocolError, framed, le, rawMessage, roundTrip } from '../../test/helpers';
-import { decodeMessage, type Message } from '../codec';
+import { concat, expectProtocolError, framed, le, rawMessage, roundTrip, toHex } from '../../test/helpers';
+import { decodeMessage, encodeMessage, type Message } from '../codec';
 import { Command } from '../command';
 import { DeviceFeatureFlags, DeviceFeatureIndex, MigDeviceState } from '../constants';
 import { Errno } from '../errors';
@@ -146,6 +146,27 @@ describe('MIG_DATA_READ / MIG_DATA_WRITE', () => {
       () => dec(17, concat(le(['u32', 16], ['u32', 8]), [1, 2]), 1),
       Errno.EINVAL,
       'short-payload',
+    );
+  });
+});
+
+describe('MIG_DATA_READ / MIG_DATA_WRITE encoding', () => {
+  it('writes the head and data, and refuses data whose length is not size', () => {
+    const read: Message = {
+      kind: 'request',
+      command: Command.MigDataRead,
+      msgId: 1,
+      body: { argsz: 12, size: 4 },
+    };
+    expect(toHex(encodeMessage(read))).toBe(
+      toHex(rawMessage({ command: 17, payload: le(['u32', 12], ['u32', 4]) })),
+    );
+    const body = { argsz: 12, size: 4, data: Uint8Array.of(1, 2, 3) };
+    expect(() => encodeMessage({ kind: 'reply', command: Command.MigDataRead, msgId: 1, body })).toThrow(
+      'MIG_DATA_READ: data length differs from size',
+    );
+    expect(() => encodeMessage({ kind: 'request', command: Command.MigDataWrite, msgId: 1, body })).toThrow(
+      'MIG_DATA_WRITE: data length differs from size',
     );
   });
 });

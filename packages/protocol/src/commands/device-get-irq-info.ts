@@ -2,6 +2,7 @@ import type { CommandCodec } from '../codec-types';
 import { Command } from '../command';
 import { IrqInfoFlags, vfioPciIrqName } from '../constants';
 import { flagNames, hex } from '../wire';
+import { decodeIndexRequest, encodeIndexRequest } from './index-request';
 
 /** DEVICE_GET_IRQ_INFO request. */
 export interface DeviceGetIrqInfoRequest {
@@ -32,22 +33,9 @@ const FLAG_NAMES = [
 export const deviceGetIrqInfoCodec: CommandCodec<DeviceGetIrqInfoRequest, DeviceGetIrqInfoReply> = {
   command: Command.DeviceGetIrqInfo,
   name: 'DEVICE_GET_IRQ_INFO',
-  decodeRequest(r, fds) {
-    r.noFds(fds);
-    r.exact(16, 'the DEVICE_GET_IRQ_INFO struct');
-    const argsz = r.u32(0, 'argsz');
-    r.argszAtLeast(argsz, 16);
-    r.zero(4, 4, 'flags');
-    r.zero(12, 4, 'count');
-    return { argsz, index: r.u32(8, 'index') };
-  },
+  decodeRequest: (r, fds) => decodeIndexRequest(r, fds, 'the DEVICE_GET_IRQ_INFO struct'),
   requestSize: () => 16,
-  encodeRequest(w, q) {
-    w.u32(0, q.argsz, 'argsz');
-    w.u32(4, 0, 'flags');
-    w.u32(8, q.index, 'index');
-    w.u32(12, 0, 'count');
-  },
+  encodeRequest: encodeIndexRequest,
   describeRequest: (q) => [
     ['argsz', String(q.argsz)],
     ['index', `${q.index}(${vfioPciIrqName(q.index)})`],

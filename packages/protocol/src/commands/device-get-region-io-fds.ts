@@ -2,6 +2,7 @@ import type { CommandCodec, DescribedField } from '../codec-types';
 import { Command } from '../command';
 import { IoFdType, vfioPciRegionName } from '../constants';
 import { encodeError, hex } from '../wire';
+import { decodeIndexRequest, encodeIndexRequest } from './index-request';
 
 /** DEVICE_GET_REGION_IO_FDS request. */
 export interface DeviceGetRegionIoFdsRequest {
@@ -56,22 +57,9 @@ export const deviceGetRegionIoFdsCodec: CommandCodec<DeviceGetRegionIoFdsRequest
   {
     command: Command.DeviceGetRegionIoFds,
     name: 'DEVICE_GET_REGION_IO_FDS',
-    decodeRequest(r, fds) {
-      r.noFds(fds);
-      r.exact(16, 'the DEVICE_GET_REGION_IO_FDS struct');
-      const argsz = r.u32(0, 'argsz');
-      r.argszAtLeast(argsz, 16);
-      r.zero(4, 4, 'flags');
-      r.zero(12, 4, 'count');
-      return { argsz, index: r.u32(8, 'index') };
-    },
+    decodeRequest: (r, fds) => decodeIndexRequest(r, fds, 'the DEVICE_GET_REGION_IO_FDS struct'),
     requestSize: () => 16,
-    encodeRequest(w, q) {
-      w.u32(0, q.argsz, 'argsz');
-      w.u32(4, 0, 'flags');
-      w.u32(8, q.index, 'index');
-      w.u32(12, 0, 'count');
-    },
+    encodeRequest: encodeIndexRequest,
     describeRequest: (q) => [
       ['argsz', String(q.argsz)],
       ['index', `${q.index}(${vfioPciRegionName(q.index)})`],

@@ -1,6 +1,6 @@
 import type { DecodeOptions, DescribedField } from '../codec-types';
 import { checkXferCount } from '../codec-types';
-import { hex, hexBytes, type PayloadReader, type PayloadWriter } from '../wire';
+import { encodeError, hex, hexBytes, type PayloadReader, type PayloadWriter } from '../wire';
 
 const TWO_POW_64 = 1n << 64n;
 
@@ -38,8 +38,16 @@ export function describeDmaAccess(a: DmaAccess, data?: Uint8Array): DescribedFie
   return f;
 }
 
-/** Requires the payload after the head to hold exactly `count` bytes and returns a view of them. */
-export function dmaData(r: PayloadReader, a: DmaAccess): Uint8Array {
+/**
+ * Decodes a head followed by exactly `count` data bytes (DMA_READ reply, DMA_WRITE request); the
+ * data is a view onto the received bytes.
+ */
+export function decodeDmaAccessWithData(
+  r: PayloadReader,
+  options: DecodeOptions,
+): DmaAccess & { data: Uint8Array } {
+  r.need(16, 'the DMA access struct');
+  const a = decodeDmaAccess(r, options);
   if (BigInt(r.length - 16) !== a.count) {
     throw r.error(
       r.length - 16 < a.count ? 'short-payload' : 'trailing-bytes',
@@ -48,5 +56,16 @@ export function dmaData(r: PayloadReader, a: DmaAccess): Uint8Array {
       8,
     );
   }
-  return r.view8(16, r.length - 16, 'data');
+  return { address: a.address, count: a.count, data: r.view8(16, r.length - 16, 'data') };
+}
+
+/** Writes a head and its data; `name` is the command, named in the error when `data` is not `count` bytes. */
+export function encodeDmaAccessWithData(
+  w: PayloadWriter,
+  a: DmaAccess & { data: Uint8Array },
+  name: string,
+): void {
+  if (BigInt(a.data.length) !== a.count) throw encodeError(name, 'data length differs from count', 'data');
+  encodeDmaAccess(w, a);
+  w.bytesAt(16, a.data);
 }

@@ -1,7 +1,13 @@
 import type { CommandCodec } from '../codec-types';
 import { Command } from '../command';
-import { encodeError } from '../wire';
-import { type DmaAccess, decodeDmaAccess, describeDmaAccess, dmaData, encodeDmaAccess } from './dma-access';
+import {
+  type DmaAccess,
+  decodeDmaAccess,
+  decodeDmaAccessWithData,
+  describeDmaAccess,
+  encodeDmaAccess,
+  encodeDmaAccessWithData,
+} from './dma-access';
 
 /** DMA_READ request (server to client): read `count` bytes of client memory at `address`. */
 export type DmaReadRequest = DmaAccess;
@@ -25,16 +31,9 @@ export const dmaReadCodec: CommandCodec<DmaReadRequest, DmaReadReply> = {
   describeRequest: (q) => describeDmaAccess(q),
   decodeReply(r, fds, options) {
     r.noFds(fds);
-    r.need(16, 'the DMA access struct');
-    const a = decodeDmaAccess(r, options);
-    return { address: a.address, count: a.count, data: dmaData(r, a) };
+    return decodeDmaAccessWithData(r, options);
   },
   replySize: (p) => 16 + p.data.length,
-  encodeReply(w, p) {
-    if (BigInt(p.data.length) !== p.count)
-      throw encodeError('DMA_READ', 'data length differs from count', 'data');
-    encodeDmaAccess(w, p);
-    w.bytesAt(16, p.data);
-  },
+  encodeReply: (w, p) => encodeDmaAccessWithData(w, p, 'DMA_READ'),
   describeReply: (p) => describeDmaAccess(p, p.data),
 };

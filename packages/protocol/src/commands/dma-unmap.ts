@@ -1,7 +1,7 @@
 import type { CommandCodec, DescribedField, HeaderOnlyReply } from '../codec-types';
 import { Command } from '../command';
 import { DmaUnmapFlags } from '../constants';
-import { encodeError, flagNames, hex, hexBytes, type PayloadReader } from '../wire';
+import { encodeError, flagNames, hex, hexBytes, type PayloadReader, type PayloadWriter } from '../wire';
 
 /** The legacy dirty-bitmap header of DMA_UNMAP with GET_DIRTY_BITMAP. */
 export interface DmaUnmapBitmapHeader {
@@ -62,6 +62,21 @@ function decodeHead(r: PayloadReader) {
   return { argsz, flags, addr, size };
 }
 
+/** Writes the head and, when given, the dirty-bitmap header after it. */
+function encodeHead(
+  w: PayloadWriter,
+  q: { argsz: number; flags: number; addr: bigint; size: bigint; bitmap?: DmaUnmapBitmapHeader | undefined },
+): void {
+  w.u32(0, q.argsz, 'argsz');
+  w.u32(4, q.flags, 'flags');
+  w.u64(8, q.addr, 'addr');
+  w.u64(16, q.size, 'size');
+  if (q.bitmap !== undefined) {
+    w.u64(24, q.bitmap.pgsize, 'bitmap.pgsize');
+    w.u64(32, q.bitmap.size, 'bitmap.size');
+  }
+}
+
 function describeHead(q: { argsz: number; flags: number; addr: bigint; size: bigint }): DescribedField[] {
   return [
     ['argsz', String(q.argsz)],
@@ -100,14 +115,7 @@ export const dmaUnmapCodec: CommandCodec<DmaUnmapRequest, DmaUnmapReply> = {
     if ((q.bitmap !== undefined) !== (q.flags === DmaUnmapFlags.GetDirtyBitmap)) {
       throw encodeError('DMA_UNMAP', 'bitmap must be given exactly with GET_DIRTY_BITMAP', 'bitmap');
     }
-    w.u32(0, q.argsz, 'argsz');
-    w.u32(4, q.flags, 'flags');
-    w.u64(8, q.addr, 'addr');
-    w.u64(16, q.size, 'size');
-    if (q.bitmap !== undefined) {
-      w.u64(24, q.bitmap.pgsize, 'bitmap.pgsize');
-      w.u64(32, q.bitmap.size, 'bitmap.size');
-    }
+    encodeHead(w, q);
   },
   describeRequest(q) {
     const f = describeHead(q);
@@ -142,15 +150,8 @@ export const dmaUnmapCodec: CommandCodec<DmaUnmapRequest, DmaUnmapReply> = {
     if (p.bitmap !== undefined && BigInt(p.bitmap.data.length) !== p.bitmap.size) {
       throw encodeError('DMA_UNMAP', 'bitmap.size differs from the bitmap data length', 'bitmap.size');
     }
-    w.u32(0, p.argsz, 'argsz');
-    w.u32(4, p.flags, 'flags');
-    w.u64(8, p.addr, 'addr');
-    w.u64(16, p.size, 'size');
-    if (p.bitmap !== undefined) {
-      w.u64(24, p.bitmap.pgsize, 'bitmap.pgsize');
-      w.u64(32, p.bitmap.size, 'bitmap.size');
-      w.bytesAt(40, p.bitmap.data);
-    }
+    encodeHead(w, p);
+    if (p.bitmap !== undefined) w.bytesAt(40, p.bitmap.data);
   },
   describeReply(p) {
     if (p.form === 'header-only') return [['payload', 'none (header-only)']];

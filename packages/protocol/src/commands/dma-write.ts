@@ -1,7 +1,14 @@
 import type { CommandCodec, HeaderOnlyReply } from '../codec-types';
 import { Command } from '../command';
 import { encodeError } from '../wire';
-import { type DmaAccess, decodeDmaAccess, describeDmaAccess, dmaData, encodeDmaAccess } from './dma-access';
+import {
+  type DmaAccess,
+  decodeDmaAccess,
+  decodeDmaAccessWithData,
+  describeDmaAccess,
+  encodeDmaAccess,
+  encodeDmaAccessWithData,
+} from './dma-access';
 
 /** DMA_WRITE request (server to client): the head and `count` bytes, a view onto the received bytes. */
 export interface DmaWriteRequest extends DmaAccess {
@@ -24,17 +31,10 @@ export const dmaWriteCodec: CommandCodec<DmaWriteRequest, DmaWriteReply> = {
   name: 'DMA_WRITE',
   decodeRequest(r, fds, options) {
     r.noFds(fds);
-    r.need(16, 'the DMA access struct');
-    const a = decodeDmaAccess(r, options);
-    return { address: a.address, count: a.count, data: dmaData(r, a) };
+    return decodeDmaAccessWithData(r, options);
   },
   requestSize: (q) => 16 + q.data.length,
-  encodeRequest(w, q) {
-    if (BigInt(q.data.length) !== q.count)
-      throw encodeError('DMA_WRITE', 'data length differs from count', 'data');
-    encodeDmaAccess(w, q);
-    w.bytesAt(16, q.data);
-  },
+  encodeRequest: (w, q) => encodeDmaAccessWithData(w, q, 'DMA_WRITE'),
   describeRequest: (q) => describeDmaAccess(q, q.data),
   decodeReply(r, fds, options) {
     r.noFds(fds);

@@ -78,6 +78,7 @@ describe('DMA_UNMAP', () => {
   it('decodes a single unmap and its echo', () => {
     const req = decodeMessage(framed(rawMessage({ command: 3, payload: dmaUnmap(0) })));
     expect(req).toMatchObject({ body: { argsz: 24, flags: 0, addr: 0x1000n, size: 0x1000n } });
+    expect(toHex(encodeMessage(req))).toBe(toHex(rawMessage({ command: 3, payload: dmaUnmap(0) })));
     const rep = decodeMessage(framed(rawMessage({ command: 3, flags: 1, payload: dmaUnmap(0) })));
     expect(rep).toMatchObject({ kind: 'reply', body: { argsz: 24, addr: 0x1000n } });
   });
@@ -98,6 +99,9 @@ describe('DMA_UNMAP', () => {
       framed(rawMessage({ command: 3, payload: concat(head, le(['u64', 4096n], ['u64', 8n])) })),
     );
     expect(req).toMatchObject({ body: { bitmap: { pgsize: 4096n, size: 8n } } });
+    expect(toHex(encodeMessage(req))).toBe(
+      toHex(rawMessage({ command: 3, payload: concat(head, le(['u64', 4096n], ['u64', 8n])) })),
+    );
     const payload = concat(head, le(['u64', 4096n], ['u64', 8n]), [0x81, 0, 0, 0, 0, 0, 0, 0]);
     const rep = decodeMessage(framed(rawMessage({ command: 3, flags: 1, payload })));
     expect(
@@ -179,6 +183,16 @@ describe('DMA_READ / DMA_WRITE', () => {
       () => decodeMessage(framed(rawMessage({ command: 11, flags: 1, payload: access(1n, [1, 2]) }))),
       Errno.EINVAL,
       'trailing-bytes',
+    );
+  });
+
+  it('refuses to encode data whose length is not count, naming the command', () => {
+    const body = { address: 0x4000n, count: 2n, data: Uint8Array.of(1) };
+    expect(() => encodeMessage({ kind: 'reply', command: Command.DmaRead, msgId: 1, body })).toThrow(
+      'DMA_READ: data length differs from count',
+    );
+    expect(() => encodeMessage({ kind: 'request', command: Command.DmaWrite, msgId: 1, body })).toThrow(
+      'DMA_WRITE: data length differs from count',
     );
   });
 

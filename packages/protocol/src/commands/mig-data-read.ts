@@ -1,6 +1,6 @@
-import { type CommandCodec, checkXferCount, type DescribedField } from '../codec-types';
+import { type CommandCodec, checkXferCount } from '../codec-types';
 import { Command } from '../command';
-import { encodeError, hexBytes } from '../wire';
+import { decodeMigDataRequest, describeMigData, encodeMigData } from './mig-data';
 
 /** MIG_DATA_READ request: read up to `size` bytes of migration data. */
 export interface MigDataReadRequest {
@@ -27,21 +27,11 @@ export const migDataReadCodec: CommandCodec<MigDataReadRequest, MigDataReadReply
   decodeRequest(r, fds, options) {
     r.noFds(fds);
     r.exact(8, 'the MIG_DATA_READ struct');
-    const argsz = r.u32(0, 'argsz');
-    const size = r.u32(4, 'size');
-    checkXferCount(r, size, options, 'size', 4);
-    r.argszAtLeast(argsz, 8 + size);
-    return { argsz, size };
+    return decodeMigDataRequest(r, options);
   },
   requestSize: () => 8,
-  encodeRequest(w, q) {
-    w.u32(0, q.argsz, 'argsz');
-    w.u32(4, q.size, 'size');
-  },
-  describeRequest: (q) => [
-    ['argsz', String(q.argsz)],
-    ['size', String(q.size)],
-  ],
+  encodeRequest: (w, q) => encodeMigData(w, q, 'MIG_DATA_READ'),
+  describeRequest: (q) => describeMigData(q),
   decodeReply(r, fds, options) {
     r.noFds(fds);
     r.need(8, 'the MIG_DATA_READ struct');
@@ -56,18 +46,11 @@ export const migDataReadCodec: CommandCodec<MigDataReadRequest, MigDataReadReply
   },
   replySize: (p) => 8 + p.data.length + (p.trailing?.length ?? 0),
   encodeReply(w, p) {
-    if (p.data.length !== p.size) throw encodeError('MIG_DATA_READ', 'data length differs from size', 'data');
-    w.u32(0, p.argsz, 'argsz');
-    w.u32(4, p.size, 'size');
-    w.bytesAt(8, p.data);
+    encodeMigData(w, p, 'MIG_DATA_READ', p.data);
     if (p.trailing) w.bytesAt(8 + p.size, p.trailing);
   },
   describeReply(p) {
-    const f: DescribedField[] = [
-      ['argsz', String(p.argsz)],
-      ['size', String(p.size)],
-      ['data', hexBytes(p.data)],
-    ];
+    const f = describeMigData(p, p.data);
     if (p.trailing) f.push(['padding', `${p.trailing.length} bytes`]);
     return f;
   },

@@ -1,7 +1,7 @@
 import type { DecodeOptions, DescribedField } from '../codec-types';
 import { checkXferCount } from '../codec-types';
 import { vfioPciRegionName } from '../constants';
-import { hex, hexBytes, type PayloadReader, type PayloadWriter } from '../wire';
+import { encodeError, hex, hexBytes, type PayloadReader, type PayloadWriter } from '../wire';
 
 const TWO_POW_64 = 1n << 64n;
 
@@ -43,4 +43,30 @@ export function describeRegionAccess(a: RegionAccess, data?: Uint8Array): Descri
   ];
   if (data !== undefined) f.push(['data', hexBytes(data)]);
   return f;
+}
+
+/**
+ * Decodes a head followed by exactly `count` data bytes (REGION_READ reply, REGION_WRITE
+ * request); `what` names the message in the length error. The data is a view onto the received bytes.
+ */
+export function decodeRegionAccessWithData(
+  r: PayloadReader,
+  options: DecodeOptions,
+  what: string,
+): RegionAccess & { data: Uint8Array } {
+  r.need(16, 'the region access struct');
+  const a = decodeRegionAccess(r, options);
+  r.exact(16 + a.count, `a ${a.count}-byte ${what}`);
+  return { offset: a.offset, region: a.region, count: a.count, data: r.view8(16, a.count, 'data') };
+}
+
+/** Writes a head and its data; `name` is the command, named in the error when `data` is not `count` bytes. */
+export function encodeRegionAccessWithData(
+  w: PayloadWriter,
+  a: RegionAccess & { data: Uint8Array },
+  name: string,
+): void {
+  if (a.data.length !== a.count) throw encodeError(name, 'data length differs from count', 'data');
+  encodeRegionAccess(w, a);
+  w.bytesAt(16, a.data);
 }

@@ -1,10 +1,11 @@
 import type { CommandCodec, HeaderOnlyReply } from '../codec-types';
 import { Command } from '../command';
-import { encodeError } from '../wire';
 import {
   decodeRegionAccess,
+  decodeRegionAccessWithData,
   describeRegionAccess,
   encodeRegionAccess,
+  encodeRegionAccessWithData,
   type RegionAccess,
 } from './region-access';
 
@@ -32,17 +33,12 @@ export const regionReadCodec: CommandCodec<RegionReadRequest, RegionReadReply> =
   decodeReply(r, fds, options) {
     r.noFds(fds);
     if (r.length === 0) return { form: 'header-only' };
-    r.need(16, 'the region access struct');
-    const a = decodeRegionAccess(r, options);
-    r.exact(16 + a.count, `a ${a.count}-byte read reply`);
-    return { offset: a.offset, region: a.region, count: a.count, data: r.view8(16, a.count, 'data') };
+    return decodeRegionAccessWithData(r, options, 'read reply');
   },
   replySize: (p) => (p.form === 'header-only' ? 0 : 16 + p.data.length),
   encodeReply(w, p) {
     if (p.form === 'header-only') return;
-    if (p.data.length !== p.count) throw encodeError('REGION_READ', 'data length differs from count', 'data');
-    encodeRegionAccess(w, p);
-    w.bytesAt(16, p.data);
+    encodeRegionAccessWithData(w, p, 'REGION_READ');
   },
   describeReply: (p) =>
     p.form === 'header-only' ? [['payload', 'none (header-only)']] : describeRegionAccess(p, p.data),

@@ -1,10 +1,11 @@
 import type { CommandCodec } from '../codec-types';
 import { Command } from '../command';
-import { encodeError } from '../wire';
 import {
   decodeRegionAccess,
+  decodeRegionAccessWithData,
   describeRegionAccess,
   encodeRegionAccess,
+  encodeRegionAccessWithData,
   type RegionAccess,
 } from './region-access';
 
@@ -22,18 +23,10 @@ export const regionWriteCodec: CommandCodec<RegionWriteRequest, RegionWriteReply
   name: 'REGION_WRITE',
   decodeRequest(r, fds, options) {
     r.noFds(fds);
-    r.need(16, 'the region access struct');
-    const a = decodeRegionAccess(r, options);
-    r.exact(16 + a.count, `a ${a.count}-byte write`);
-    return { offset: a.offset, region: a.region, count: a.count, data: r.view8(16, a.count, 'data') };
+    return decodeRegionAccessWithData(r, options, 'write');
   },
   requestSize: (q) => 16 + q.data.length,
-  encodeRequest(w, q) {
-    if (q.data.length !== q.count)
-      throw encodeError('REGION_WRITE', 'data length differs from count', 'data');
-    encodeRegionAccess(w, q);
-    w.bytesAt(16, q.data);
-  },
+  encodeRequest: (w, q) => encodeRegionAccessWithData(w, q, 'REGION_WRITE'),
   describeRequest: (q) => describeRegionAccess(q, q.data),
   decodeReply(r, fds, options) {
     r.noFds(fds);

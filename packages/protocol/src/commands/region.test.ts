@@ -53,6 +53,19 @@ describe('REGION_READ', () => {
   });
 });
 
+describe('REGION_READ / REGION_WRITE encoding', () => {
+  it('refuses data whose length is not count, naming the command', () => {
+    const body = { offset: 0n, region: 0, count: 2, data: Uint8Array.of(1) };
+    const cases: [Message, string][] = [
+      [{ kind: 'reply', command: Command.RegionRead, msgId: 1, body }, 'REGION_READ'],
+      [{ kind: 'request', command: Command.RegionWrite, msgId: 1, body }, 'REGION_WRITE'],
+    ];
+    for (const [m, name] of cases) {
+      expect(() => encodeMessage(m)).toThrow(`${name}: data length differs from count`);
+    }
+  });
+});
+
 describe('REGION_WRITE', () => {
   it('decodes a write with its data and the reply', () => {
     const m = dec(10, concat(access(0x10n, 7, 4), [0xff, 0xff, 0xff, 0xff]));
