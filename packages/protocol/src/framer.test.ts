@@ -121,9 +121,20 @@ describe('MessageFramer', () => {
     f.push(concat(rawMessage({ msgId: 1, command: 9, flags: 0x5, payload: [1, 2] }), msg(2, 0)));
     const [bad, good] = all(f);
     expect(bad).toMatchObject({ kind: 'error', resync: true });
-    expect(bad?.kind === 'error' && bad.header).toBeUndefined();
     expect(bad?.kind === 'error' && bad.error.code).toBe('bad-flags');
     expect(good?.kind).toBe('message');
+  });
+
+  it('hands back an invalid type (2..15) as a command header, raw flags kept, so the owner answers it', () => {
+    for (const typeBits of [2, 5, 15]) {
+      const f = new MessageFramer(LIMITS);
+      f.push(rawMessage({ msgId: 7, command: 4, flags: typeBits, payload: new Uint8Array(16) }));
+      expect(f.next()).toMatchObject({
+        kind: 'error',
+        resync: true,
+        header: { msgId: 7, command: 4, type: 'command', flags: typeBits, noReply: false },
+      });
+    }
   });
 
   it('keeps the header of a command with reserved bits so the owner can reply', () => {

@@ -121,16 +121,17 @@ export class MessageFramer {
             current.header = validateHeaderFields(fields);
           } catch (e) {
             current.error = e as ProtocolError;
+            // Anything that is not a reply is answered as a command would be: a type of 2..15 gets
+            // an EINVAL reply, as libvfio-user sends, rather than leaving the peer to time out.
+            // `flags` keeps the raw bits for anyone who needs to tell the two apart.
             const typeBits = fields.flags & HeaderFlags.TypeMask;
-            if (typeBits === HeaderFlags.TypeCommand || typeBits === HeaderFlags.TypeReply) {
-              const type: MessageType = typeBits === HeaderFlags.TypeReply ? 'reply' : 'command';
-              current.header = {
-                ...fields,
-                type,
-                noReply: (fields.flags & HeaderFlags.NoReply) !== 0,
-                error: (fields.flags & HeaderFlags.Error) !== 0,
-              };
-            }
+            const type: MessageType = typeBits === HeaderFlags.TypeReply ? 'reply' : 'command';
+            current.header = {
+              ...fields,
+              type,
+              noReply: (fields.flags & HeaderFlags.NoReply) !== 0,
+              error: (fields.flags & HeaderFlags.Error) !== 0,
+            };
           }
           if (current.error === undefined && fields.msgSize > this.limits.maxMessageSize) {
             current.error = new ProtocolError(
