@@ -8,6 +8,7 @@ import {
   loadVectorFile,
   recordPayload,
   SHARED_VECTORS_DIR,
+  sharedVectorsSkipReason,
   type VectorRecord,
 } from './golden-vectors';
 import { makeTempDir } from './temp-dir';
@@ -119,7 +120,18 @@ describe('the shared vectors', () => {
     expect(SHARED_VECTORS_DIR).toBe(join(dirname(repoRoot), 'shared', 'vectors'));
   });
 
-  it('load, every file with message records', () => {
+  it('are skipped with a reason outside CI when missing, and an error under CI', () => {
+    const missing = join(tempDir().path, 'no-vectors-here');
+    expect(sharedVectorsSkipReason(missing, {})).toBe(
+      `golden vectors not found at ${missing} (shared/ beside the repository)`,
+    );
+    expect(() => sharedVectorsSkipReason(missing, { CI: 'true' })).toThrow(
+      /CI runs the golden-vector suites/,
+    );
+    expect(sharedVectorsSkipReason(tempDir().path, { CI: 'true' })).toBeUndefined();
+  });
+
+  it.skipIf(sharedVectorsSkipReason() !== undefined)('load, every file with message records', () => {
     const files = loadSharedVectors();
     expect(files.size).toBeGreaterThan(0);
     for (const [name, records] of files) {

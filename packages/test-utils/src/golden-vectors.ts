@@ -107,6 +107,22 @@ export function loadSharedVectors(): Map<string, VectorRecord[]> {
 }
 
 /**
+ * Why the suites over the shared vectors cannot run here, or undefined when they can. CI lays the
+ * vectors out beside the repository (shared/vectors); a clone without them skips those suites with
+ * this reason (the vectors copied into each package as fixtures still run), except under CI
+ * (`CI` set), where their absence is an error, so CI can never pass by checking nothing.
+ */
+export function sharedVectorsSkipReason(
+  dir: string = SHARED_VECTORS_DIR,
+  env: Record<string, string | undefined> = process.env,
+): string | undefined {
+  if (existsSync(dir)) return undefined;
+  const reason = `golden vectors not found at ${dir} (shared/ beside the repository)`;
+  if (env.CI) throw new Error(`${reason}: CI runs the golden-vector suites, so they must be there`);
+  return reason;
+}
+
+/**
  * The payload bytes of a record (`payload_len` of them). The capture keeps only the first bytes of
  * a long payload; the rest is zero-filled. Throws when `payload_hex` is not hex or is longer than
  * the payload.

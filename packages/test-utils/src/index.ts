@@ -7,6 +7,7 @@ export {
   loadVectorFile,
   recordPayload,
   SHARED_VECTORS_DIR,
+  sharedVectorsSkipReason,
   type VectorRecord,
 } from './golden-vectors';
 export { connectQmp, type QmpMessage, type QmpTestClient } from './qmp-client';
