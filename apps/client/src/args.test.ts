@@ -62,7 +62,7 @@ describe('command line', () => {
     [['info', 's', '--ram', '1000'], /multiple of 4096/],
     [['info', 's', '--ram', 'lots'], /bad size/],
     [['info', 's', '--timeout', '-1'], /bad --timeout|argument/],
-    [['info', 's', '--bogus'], /bogus/],
+    [['info', 's', '--bogus'], /^vfu-client: unknown option '--bogus'\nTry/],
   ])('rejects %j with exit status 2 and a clear message', async (argv, message) => {
     const c = capture();
     expect(await main(argv as string[], c.io)).toBe(2);
@@ -84,7 +84,8 @@ describe('command line', () => {
   it('reports a socket nobody listens on with exit status 1', async () => {
     const c = capture();
     expect(await main(['info', '/nonexistent/vfu.sock'], c.io)).toBe(1);
-    expect(c.err()).toMatch(/error \(connect-failed\): cannot connect to \/nonexistent\/vfu.sock/);
+    expect(c.err()).toMatch(/error \(connect-failed\): cannot connect to \/nonexistent\/vfu.sock: /);
+    expect(c.err().split('/nonexistent/vfu.sock').length).toBe(2); // the path is named once
   });
 
   it('parses sizes', () => {

@@ -96,7 +96,11 @@ export function parseCommandLine(argv: readonly string[]): Command {
       },
     });
   } catch (cause) {
-    throw new ClientAppError('usage', (cause as Error).message, { cause });
+    // node:util's parseArgs goes on to explain how to pass a positional starting with '-': name
+    // the unknown option and leave the rest to --help.
+    const text = (cause as Error).message;
+    const unknown = /^Unknown option '([^']*)'/.exec(text);
+    throw new ClientAppError('usage', unknown ? `unknown option '${unknown[1]}'` : text, { cause });
   }
   const v = parsed.values as Record<string, string | boolean | undefined>;
   if (v.help === true) return { kind: 'help' };

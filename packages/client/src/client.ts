@@ -240,7 +240,10 @@ export class VfioUserClient extends EventEmitter<ClientEvents> {
         ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
       });
     } catch (cause) {
-      throw new ClientError('connect-failed', `cannot connect to ${path}: ${(cause as Error).message}`, {
+      // The transport's message already names the path; keep it as the whole text when it does.
+      const text = (cause as Error).message;
+      const message = text.includes(path) ? text : `cannot connect to ${path}: ${text}`;
+      throw new ClientError('connect-failed', message, {
         path,
         cause,
         ...(isTransportError(cause) && cause.errno !== undefined ? { errno: cause.errno } : {}),

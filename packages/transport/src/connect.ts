@@ -16,7 +16,11 @@ export async function connect(path: string, options: ConnectOptions = {}): Promi
     socket = await UnixSocket.connect(path, { timeoutMs: connectTimeoutMs ?? 5000 });
   } catch (cause) {
     const errno = isSysError(cause) ? cause.errno : undefined;
-    throw new TransportError('CONNECT_FAILED', `cannot connect to ${path}: ${(cause as Error).message}`, {
+    // The system error reads "connect PATH: reason"; name the path once.
+    const text = (cause as Error).message;
+    const prefix = isSysError(cause) ? `${cause.syscall} ${path}: ` : undefined;
+    const reason = prefix !== undefined && text.startsWith(prefix) ? text.slice(prefix.length) : text;
+    throw new TransportError('CONNECT_FAILED', `cannot connect to ${path}: ${reason}`, {
       path,
       cause,
       ...(errno === undefined ? {} : { errno }),

@@ -123,7 +123,11 @@ describe('listen', () => {
 
 describe('connect and channelFromFd', () => {
   it('fails with CONNECT_FAILED and the errno for a missing path or a dead socket', async () => {
-    await expect(connect(dir.join('missing'))).rejects.toMatchObject({ code: 'CONNECT_FAILED', errno: 2 });
+    await expect(connect(dir.join('missing'))).rejects.toMatchObject({
+      code: 'CONNECT_FAILED',
+      errno: 2,
+      message: `cannot connect to ${dir.join('missing')}: No such file or directory`,
+    });
     const path = dir.join('dead');
     UnixListener.listen(path).close();
     await expect(connect(path)).rejects.toMatchObject({ code: 'CONNECT_FAILED', errno: 111 });
