@@ -11,7 +11,7 @@ export {
 } from './chardev/char-backend';
 export { FileCharBackend, type FileCharBackendOptions } from './chardev/file';
 export { MemoryCharBackend, NullCharBackend } from './chardev/memory';
-export { SocketCharBackend } from './chardev/socket';
+export { SOCKET_CHARDEV_MAX_WAITING_PEERS, SocketCharBackend } from './chardev/socket';
 export { type ChardevSpec, createCharBackend, parseChardevSpec } from './chardev/spec';
 export { StdioCharBackend, type StdioCharBackendOptions } from './chardev/stdio';
 export { createHostClock, ManualClock } from './clock';

@@ -3,12 +3,12 @@ import { existsSync, linkSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { makeTempDir } from '@vfu/test-utils';
-import { afterEach, describe, expect, test } from 'vitest';
+import { expectNoFdLeaks, makeTempDir } from '@vfu/test-utils';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { CHARDEV_INPUT_HIGH_WATER, type CharFrontend } from './char-backend';
 import { FileCharBackend } from './file';
 import { MemoryCharBackend, NullCharBackend } from './memory';
-import { SocketCharBackend } from './socket';
+import { SOCKET_CHARDEV_MAX_WAITING_PEERS, SocketCharBackend } from './socket';
 import { createCharBackend, parseChardevSpec } from './spec';
 import { StdioCharBackend } from './stdio';
 
@@ -28,6 +28,9 @@ class TestFrontend implements CharFrontend {
     this.breaks++;
   }
 }
+
+// Registered before the cleanup hook, so it checks after the cleanups ran (hooks run as a stack).
+expectNoFdLeaks({ beforeEach, afterEach });
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -177,13 +180,23 @@ describe('stdio backend', () => {
 });
 
 describe('socket backend', () => {
+  /** Connects to `path`; destroyed when the test ends. Errors from a hang-up end in 'close'. */
   async function connect(path: string): Promise<Socket> {
     const socket = createConnection(path);
+    socket.on('error', () => {});
     await once(socket, 'connect');
     cleanups.push(() => {
       socket.destroy();
     });
     return socket;
+  }
+
+  /** Resolves once `condition` holds, checking every few milliseconds; fails after 5 s. */
+  async function until(condition: () => boolean): Promise<void> {
+    for (let i = 0; !condition(); i++) {
+      if (i === 1000) throw new Error(`never came true: ${condition}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   test('a peer exchanges bytes with the frontend', async () => {
@@ -196,27 +209,110 @@ describe('socket backend', () => {
     const peer = await connect(path);
     expect(await connected).toBe(true);
     peer.write('ping');
-    await new Promise<void>((r) => {
-      const poll = () => (fe.received.length >= 4 ? r() : setTimeout(poll, 5));
-      poll();
-    });
+    await until(() => fe.received.length >= 4);
     expect(String.fromCharCode(...fe.received)).toBe('ping');
     const reply = once(peer, 'data');
     chardev.write(new TextEncoder().encode('pong'));
     expect(String((await reply)[0])).toBe('pong');
   });
 
-  test('a second peer is refused while one is connected', async () => {
+  test('a peer connecting while another is attached waits: it gets no data and is not closed', async () => {
+    const path = join(await tempDir(), 'serial.sock');
+    const chardev = await SocketCharBackend.listen(path);
+    cleanups.push(() => chardev.close());
+    const fe = new TestFrontend();
+    chardev.attach(fe);
+    const first = await connect(path);
+    const second = await connect(path);
+    const secondGot: Buffer[] = [];
+    second.on('data', (b: Buffer) => secondGot.push(b));
+    await until(() => chardev.waitingPeers === 1);
+    expect(chardev.connected).toBe(true);
+    second.write('queued');
+    const firstGot = once(first, 'data');
+    chardev.write(new TextEncoder().encode('to the attached peer'));
+    expect(String((await firstGot)[0])).toBe('to the attached peer');
+    // A round trip through the attached peer: the waiting one's bytes had time to arrive too.
+    first.write('x');
+    await until(() => fe.received.length === 1);
+    expect(String.fromCharCode(...fe.received)).toBe('x');
+    expect(secondGot).toEqual([]);
+    expect(second.destroyed).toBe(false);
+    expect(second.readyState).toBe('open');
+    expect(chardev.waitingPeers).toBe(1);
+  });
+
+  test('when the attached peer leaves, the waiting one takes the line in both directions', async () => {
+    const path = join(await tempDir(), 'serial.sock');
+    const chardev = await SocketCharBackend.listen(path);
+    cleanups.push(() => chardev.close());
+    const fe = new TestFrontend();
+    chardev.attach(fe);
+    const changes: boolean[] = [];
+    chardev.onConnectionChange((c) => changes.push(c));
+    const first = await connect(path);
+    const second = await connect(path);
+    await until(() => chardev.waitingPeers === 1);
+    second.write('sent while waiting, ');
+    first.destroy();
+    await until(() => changes.length === 3);
+    expect(changes).toEqual([true, false, true]);
+    expect(chardev.connected).toBe(true);
+    expect(chardev.waitingPeers).toBe(0);
+    const reply = once(second, 'data');
+    chardev.write(new TextEncoder().encode('next'));
+    expect(String((await reply)[0])).toBe('next');
+    second.write('then more');
+    const text = 'sent while waiting, then more';
+    await until(() => fe.received.length >= text.length);
+    expect(String.fromCharCode(...fe.received)).toBe(text);
+  });
+
+  test('a waiting peer that hung up before its turn is passed over for the next one', async () => {
+    const path = join(await tempDir(), 'serial.sock');
+    const chardev = await SocketCharBackend.listen(path);
+    cleanups.push(() => chardev.close());
+    const changes: boolean[] = [];
+    chardev.onConnectionChange((c) => changes.push(c));
+    const first = await connect(path);
+    const quitter = await connect(path);
+    const third = await connect(path);
+    await until(() => chardev.waitingPeers === 2);
+    quitter.destroy();
+    first.destroy();
+    await until(() => changes.length === 5);
+    expect(changes).toEqual([true, false, true, false, true]);
+    const reply = once(third, 'data');
+    chardev.write(Uint8Array.of(0x33));
+    expect([...(await reply)[0]]).toEqual([0x33]);
+  });
+
+  test(`connections beyond ${SOCKET_CHARDEV_MAX_WAITING_PEERS} waiting ones are closed`, async () => {
     const path = join(await tempDir(), 'serial.sock');
     const chardev = await SocketCharBackend.listen(path);
     cleanups.push(() => chardev.close());
     await connect(path);
-    const second = createConnection(path);
-    cleanups.push(() => {
-      second.destroy();
-    });
-    await once(second, 'close');
-    expect(chardev.connected).toBe(true);
+    const waiting: Socket[] = [];
+    for (let i = 0; i < SOCKET_CHARDEV_MAX_WAITING_PEERS; i++) waiting.push(await connect(path));
+    await until(() => chardev.waitingPeers === SOCKET_CHARDEV_MAX_WAITING_PEERS);
+    const extra = await connect(path);
+    await once(extra, 'close');
+    expect(chardev.waitingPeers).toBe(SOCKET_CHARDEV_MAX_WAITING_PEERS);
+    expect(waiting.every((s) => !s.destroyed)).toBe(true);
+  });
+
+  test('close with a peer attached and one waiting hangs up on both and leaves no descriptor', async () => {
+    const path = join(await tempDir(), 'serial.sock');
+    const chardev = await SocketCharBackend.listen(path);
+    const first = await connect(path);
+    const second = await connect(path);
+    await until(() => chardev.waitingPeers === 1);
+    await chardev.close();
+    expect(chardev.connected).toBe(false);
+    expect(chardev.waitingPeers).toBe(0);
+    expect(existsSync(path)).toBe(false);
+    // Both see the end of the line; the test's descriptor check then finds nothing of the backend's.
+    await Promise.all([once(first, 'close'), once(second, 'close')]);
   });
 
   test('output without a peer is dropped; close removes the socket file', async () => {

@@ -4,10 +4,18 @@ import { DeviceError } from '../errors';
 import { BufferedCharBackend } from './char-backend';
 
 /**
+ * How many connections may wait for their turn while a peer is attached to a
+ * {@link SocketCharBackend}; a connection beyond them is closed at once.
+ */
+export const SOCKET_CHARDEV_MAX_WAITING_PEERS = 16;
+
+/**
  * A backend listening on a UNIX socket (QEMU's `socket,path=...,server=on,wait=off`): one peer
- * at a time is the other end of the line; a second connection is refused (closed) while one is
- * active. Output while nobody is connected is dropped. Input is paused at the socket while the
- * UART has no room. The socket file is removed on close.
+ * at a time is the other end of the line. Connections made while a peer is attached wait their
+ * turn, as in QEMU: nothing is read from them or sent to them until the peer leaves, then the
+ * oldest takes over (bytes it sent while waiting reach the UART then). Output while nobody is
+ * attached is dropped. Input is paused at the socket while the UART has no room. The socket file
+ * is removed on close.
  */
 export class SocketCharBackend extends BufferedCharBackend {
   readonly kind = 'socket';
@@ -17,13 +25,17 @@ export class SocketCharBackend extends BufferedCharBackend {
   readonly ready: Promise<void>;
   private readonly server: Server;
   private peer: Socket | undefined;
+  /** Connections waiting for the line, oldest first; paused, so their bytes stay in the kernel. */
+  private readonly waiting: Socket[] = [];
   private readonly connectionListeners = new Set<(connected: boolean) => void>();
 
   /** Start listening on `path` (a stale socket file there is replaced; a live socket or any other file is an error). */
   constructor(path: string) {
     super();
     this.path = path;
-    this.server = createServer((socket) => this.accept(socket));
+    // Node cannot leave connections in the listen backlog, so waiting ones are accepted paused:
+    // to their senders that is the same as not accepted yet.
+    this.server = createServer({ pauseOnConnect: true }, (socket) => this.accept(socket));
     this.ready = (async () => {
       try {
         await clearStaleSocket(path);
@@ -64,12 +76,17 @@ export class SocketCharBackend extends BufferedCharBackend {
     return backend;
   }
 
-  /** Whether a peer is connected. */
+  /** Whether a peer is attached. */
   get connected(): boolean {
     return this.peer !== undefined;
   }
 
-  /** Call `listener(true/false)` when a peer connects or leaves; returns unsubscribe. */
+  /** Connections waiting for the attached peer to leave. */
+  get waitingPeers(): number {
+    return this.waiting.length;
+  }
+
+  /** Call `listener(true/false)` when a peer is attached or leaves; returns unsubscribe. */
   onConnectionChange(listener: (connected: boolean) => void): () => void {
     this.connectionListeners.add(listener);
     return () => this.connectionListeners.delete(listener);
@@ -93,25 +110,49 @@ export class SocketCharBackend extends BufferedCharBackend {
     await super.close();
     this.peer?.destroy();
     this.peer = undefined;
+    // The server's close waits for every accepted connection, waiting ones included.
+    for (const socket of this.waiting.splice(0)) socket.destroy();
     // Closing a listening UNIX server removes its socket file.
     if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.connectionListeners.clear();
   }
 
   private accept(socket: Socket): void {
-    if (this.closed || this.peer !== undefined) {
+    if (this.closed) {
       socket.destroy();
       return;
     }
+    // A peer that hangs up mid-write must not crash the process; 'close' follows.
+    socket.on('error', () => {});
+    if (this.peer === undefined) {
+      this.attachPeer(socket);
+      return;
+    }
+    if (this.waiting.length >= SOCKET_CHARDEV_MAX_WAITING_PEERS) {
+      socket.destroy();
+      return;
+    }
+    socket.once('close', () => {
+      const i = this.waiting.indexOf(socket);
+      if (i >= 0) this.waiting.splice(i, 1);
+    });
+    this.waiting.push(socket);
+  }
+
+  private attachPeer(socket: Socket): void {
     this.peer = socket;
     socket.on('data', (chunk: Buffer) => this.pushInput(new Uint8Array(chunk)));
-    socket.on('error', () => {});
     socket.on('close', () => {
       if (this.peer !== socket) return;
       this.peer = undefined;
       this.dropInput();
       for (const l of this.connectionListeners) l(false);
+      // A waiting connection whose sender has gone meanwhile is attached too, reads its end of
+      // stream and closes, handing the line on: as QEMU accepting it from the backlog.
+      const next = this.waiting.shift();
+      if (next !== undefined && !this.closed) this.attachPeer(next);
     });
+    socket.resume();
     for (const l of this.connectionListeners) l(true);
   }
 }
