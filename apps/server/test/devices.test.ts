@@ -14,26 +14,19 @@ import {
   VfioUserClient,
 } from '@vfu/client';
 import { Command } from '@vfu/protocol';
-import { connectQmp, type QmpTestClient, type ServerProcess } from '@vfu/test-utils';
+import {
+  connectQmp,
+  EDU_SPEC,
+  EDU_SPEC_BUFFER,
+  type QmpTestClient,
+  type ServerProcess,
+} from '@vfu/test-utils';
 import { connect as connectChannel } from '@vfu/transport';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startServer, tempDir } from './support';
 
-/** edu BAR0 registers (QEMU docs/specs/edu.rst). */
-const EDU = {
-  ident: 0x00,
-  liveness: 0x04,
-  factorial: 0x08,
-  status: 0x20,
-  irqStatus: 0x24,
-  irqRaise: 0x60,
-  irqAck: 0x64,
-  dmaSrc: 0x80,
-  dmaDst: 0x88,
-  dmaCount: 0x90,
-  dmaCmd: 0x98,
-} as const;
-const EDU_BUFFER = 0x40000n;
+const EDU = EDU_SPEC;
+const EDU_BUFFER = EDU_SPEC_BUFFER;
 const EDU_DMA_START = 1n;
 const EDU_DMA_TO_RAM = 2n;
 const EDU_DMA_IRQ = 4n;

@@ -1,5 +1,11 @@
 import { VfioPciIrq, VfioPciRegion } from '@vfu/protocol';
-import { referenceServerAvailable, referenceServerSkipReason, startReferenceServer } from '@vfu/test-utils';
+import {
+  EDU_SPEC,
+  EDU_SPEC_BUFFER,
+  referenceServerAvailable,
+  referenceServerSkipReason,
+  startReferenceServer,
+} from '@vfu/test-utils';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type ClientOptions, isVfioUserReplyError, PciDeviceHandle, VfioUserClient } from '../src/index';
 
@@ -9,21 +15,8 @@ const serverAvailable = referenceServerAvailable();
 const startServer = (devices: readonly string[]) =>
   startReferenceServer(devices, { cleanup: onTestFinished });
 
-/** edu register offsets (QEMU docs/specs/edu.rst). */
-const EDU = {
-  ident: 0x00,
-  liveness: 0x04,
-  factorial: 0x08,
-  status: 0x20,
-  irqStatus: 0x24,
-  irqRaise: 0x60,
-  irqAck: 0x64,
-  dmaSrc: 0x80,
-  dmaDst: 0x88,
-  dmaCount: 0x90,
-  dmaCmd: 0x98,
-} as const;
-const EDU_BUFFER = 0x40000n;
+const EDU = EDU_SPEC;
+const EDU_BUFFER = EDU_SPEC_BUFFER;
 const IOVA = 0x10_0000n;
 
 async function connect(socket: string, options: ClientOptions = {}): Promise<VfioUserClient> {

@@ -1,5 +1,6 @@
 export { type BenchCase, type BenchRow, type BenchSuite, printTable, runBenchSuite } from './bench';
 export { type BenchPeer, pinToCpu0, startBenchPeer } from './bench-peer';
+export { EDU_SPEC, EDU_SPEC_BUFFER } from './edu-spec';
 export { expectNoFdLeaks, type FdLeakHooks, leakedFds, ownFds } from './fd-leaks';
 export {
   loadSharedVectors,
