@@ -5,22 +5,28 @@
 #   - the trixie guest kernel and a busybox initramfs with the real lspci/setpci (+ libraries and
 #     pci.ids), libgpiod tools, kmod index files and the driver modules the scenarios load.
 # A stamp keyed by the hash of this file makes re-runs free; a changed recipe rebuilds.
-# Usage: setup.sh [--print-cache-dir]   Environment: VFU_INTEROP_CACHE, VFU_INTEROP_MIRROR.
+# Usage: setup.sh [--print-cache-dir]
+# Environment: VFU_INTEROP_CACHE (the cache folder itself), VFU_INTEROP_CACHE_BASE (where per-recipe
+# folders go, default /var/cache/vfu-interop), VFU_INTEROP_MIRROR.
 set -euo pipefail
 
-cache="${VFU_INTEROP_CACHE:-/var/cache/vfu-interop}"
+# Each recipe builds into its own folder under the base, so checkouts with different recipes (a
+# branch that adds a guest module, say) can run side by side without rebuilding each other's cache.
+base="${VFU_INTEROP_CACHE_BASE:-/var/cache/vfu-interop}"
+recipe_hash="$(sha256sum "$0" | cut -c1-16)"
+cache="${VFU_INTEROP_CACHE:-$base/$recipe_hash}"
 if [ "${1:-}" = "--print-cache-dir" ]; then
   echo "$cache"
   exit 0
 fi
 
-recipe_hash="$(sha256sum "$0" | cut -c1-16)"
 stamp="$cache/stamp"
 rootfs="$cache/rootfs"
 guest="$cache/guest"
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$recipe_hash" ] && [ -x "$rootfs/usr/bin/qemu-system-x86_64" ] \
   && [ -f "$guest/vmlinuz" ] && [ -f "$guest/initramfs.cpio.gz" ]; then
+  touch "$stamp"
   echo "interop cache up to date: $cache (recipe $recipe_hash)"
   exit 0
 fi
@@ -58,6 +64,17 @@ if ! command -v mmdebstrap >/dev/null 2>&1; then
 fi
 
 mkdir -p "$cache"
+# Two runs of the same recipe at once: the second waits for the first, then finds the cache ready.
+exec 9>"$cache.lock"
+flock 9
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$recipe_hash" ]; then
+  echo "interop cache built meanwhile: $cache (recipe $recipe_hash)"
+  exit 0
+fi
+# Caches of other recipes unused for two days go, so old branches do not fill the disk.
+find "$base" -mindepth 2 -maxdepth 2 -name stamp -mtime +2 2>/dev/null | while read -r old; do
+  rm -rf "$(dirname "$old")" "$(dirname "$old").lock"
+done
 rm -f "$stamp"
 rm -rf "$rootfs.new" "$guest.new"
 

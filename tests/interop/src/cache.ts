@@ -2,12 +2,20 @@
  * The prepared guest environment that `setup.sh` leaves outside the repository: a root filesystem
  * with QEMU (vfio-user client), the guest kernel and the base initramfs.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InteropError } from './errors';
 
-/** Where `setup.sh` puts its output unless `VFU_INTEROP_CACHE` says otherwise. */
+/** Base folder of the per-recipe caches `setup.sh` builds, unless `VFU_INTEROP_CACHE_BASE` says otherwise. */
 export const DEFAULT_INTEROP_CACHE_DIR = '/var/cache/vfu-interop';
+
+/** The cache folder of this checkout's recipe, as `setup.sh --print-cache-dir` names it. */
+function recipeCacheDir(): string {
+  const setup = fileURLToPath(new URL('../setup.sh', import.meta.url));
+  return execFileSync('bash', [setup, '--print-cache-dir'], { encoding: 'utf8' }).trim();
+}
 
 /** Paths (host side) of a prepared interop cache. */
 export interface InteropCache {
@@ -25,11 +33,12 @@ export interface InteropCache {
 }
 
 /**
- * Locates the interop cache (`dir`, else `$VFU_INTEROP_CACHE`, else {@link DEFAULT_INTEROP_CACHE_DIR})
+ * Locates the interop cache (`dir`, else `$VFU_INTEROP_CACHE`, else the folder `setup.sh` builds for
+ * this checkout's recipe under {@link DEFAULT_INTEROP_CACHE_DIR})
  * and checks it is complete. Throws `cache-missing`, naming the file and the command that makes it.
  */
 export function resolveInteropCache(dir?: string): InteropCache {
-  const root = dir ?? process.env.VFU_INTEROP_CACHE ?? DEFAULT_INTEROP_CACHE_DIR;
+  const root = dir ?? process.env.VFU_INTEROP_CACHE ?? recipeCacheDir();
   const cache = {
     dir: root,
     rootfs: join(root, 'rootfs'),

@@ -88,7 +88,8 @@ describe('guest boot (no vfio-user device)', () => {
   test('a guest that hangs is killed at the time limit', async () => {
     const result = await runGuest({
       name: 'hanging',
-      timeoutMs: 12_000,
+      // Long enough for a TCG boot to reach the script on a loaded 2-core machine (about 5 s idle).
+      timeoutMs: 25_000,
       script: guestScript('vfu_mark sleeping', 'sleep 600'),
     });
     expect(result.status).toBe('timeout');
