@@ -4,6 +4,50 @@
  */
 
 export {
+  type DetachedContextOptions,
+  type DeviceContext,
+  type DeviceDma,
+  type DeviceInterrupts,
+  detachedContext,
+  type HostContext,
+  type MsixNotifier,
+} from './api/context';
+export {
+  type AnyDeviceType,
+  type BarContents,
+  type BarSpec,
+  type CapabilitySpec,
+  DEFAULT_SUBSYSTEM_ID,
+  DEFAULT_SUBSYSTEM_VENDOR_ID,
+  DefinedPciDevice,
+  type DeviceDefinition,
+  type DeviceIdentity,
+  type DeviceStateSpec,
+  type DeviceType,
+  defineDevice,
+  type MsixSpec,
+  type RuntimePropertySpec,
+  registerDeviceTypes,
+  type SavedDeviceState,
+} from './api/define-device';
+export {
+  type AccessSize,
+  type RangeEntry,
+  type RangeOptions,
+  RegisterBank,
+  type RegisterBuilder,
+  type RegisterEntry,
+  type RegisterOptions,
+  RegisterTable,
+  type RegisterTableOptions,
+  type RegisterValue,
+  type RegisterValues,
+  type RegisterWidth,
+  registerTable,
+  type SubwordPolicy,
+  type TableEntry,
+} from './api/register-bank';
+export {
   BufferedCharBackend,
   CHARDEV_INPUT_HIGH_WATER,
   type CharBackend,

@@ -49,6 +49,7 @@ export {
   type DeviceInit,
   type HotplugHandler,
   type ResetKind,
+  type RuntimeProperty,
 } from './qdev/device';
 export {
   type DeviceAddOptions,

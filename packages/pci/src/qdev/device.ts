@@ -24,6 +24,12 @@ export interface DeviceInit<S extends PropertySchema = PropertySchema> {
   readonly props: PropertyValues<S>;
 }
 
+/** A property the host may read and change while the device is realized. */
+export interface RuntimeProperty {
+  get(): PropertyValue;
+  set(value: PropertyValue): void;
+}
+
 /** Cold reset = power-on state (QEMU's hard reset); warm reset = a device/bus reset while powered. */
 export type ResetKind = 'cold' | 'warm';
 
@@ -106,9 +112,23 @@ export abstract class Device {
     return bus === undefined ? `/${this.pathName}` : `${bus.path}/${this.pathName}`;
   }
 
-  /** A property's current value. */
+  /** A property's current value (a runtime property reads the device's live value). */
   getProperty(name: string): PropertyValue | undefined {
-    return this.#props[name];
+    const live = this.#realized ? this.runtimeProperty(name) : undefined;
+    return live === undefined ? this.#props[name] : live.get();
+  }
+
+  /** Whether `name` can be set now: any property before realize, runtime ones afterwards. */
+  isPropertySettable(name: string): boolean {
+    return name in this.#schema && (!this.#realized || this.runtimeProperty(name) !== undefined);
+  }
+
+  /**
+   * The getter/setter of a property the host may change while the device runs (QEMU's QOM
+   * properties with a setter, e.g. GPIO input levels); `undefined` for static properties.
+   */
+  protected runtimeProperty(_name: string): RuntimeProperty | undefined {
+    return undefined;
   }
 
   /** All properties with their definitions, for help and dumps. */
@@ -118,9 +138,17 @@ export abstract class Device {
 
   /**
    * Sets a property from a string or JSON value. Like QEMU static properties, only allowed
-   * before realize (`property-locked` afterwards).
+   * before realize (`property-locked` afterwards), except runtime properties, which the device
+   * applies at once.
    */
   setProperty(name: string, input: unknown): void {
+    const live = this.#realized ? this.runtimeProperty(name) : undefined;
+    if (live !== undefined) {
+      const value = parseProperty(this.#schema, name, input, this.driver);
+      live.set(value);
+      this.#props[name] = value;
+      return;
+    }
     if (this.#realized) {
       throw new QdevError(
         'property-locked',
