@@ -1,3 +1,4 @@
+export { allocAligned, FallocateMode, fallocate } from './block-io';
 export { errnoName, isSysError, SysError, type SysErrorCode, type SysErrorContext } from './errors';
 export { EventFd, type EventFdOptions } from './event-fd';
 export { type MapMode, type MapOptions, MappedRegion } from './mapped-region';

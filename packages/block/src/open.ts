@@ -1,0 +1,49 @@
+import type { BlockBackend } from './backend';
+import type { BlockdevOptions } from './blockdev-options';
+import { FileBackend } from './drivers/file';
+import { NullCoBackend } from './drivers/null-co';
+import { BlockError } from './errors';
+
+/**
+ * Opens the backend `options` describe (validated by {@link parseBlockdevOptions}). Rejects with
+ * an OPEN_FAILED (or INVALID_OPTION, NOT_SUPPORTED) BlockError naming the node.
+ */
+export async function openBlockdev(options: BlockdevOptions): Promise<BlockBackend> {
+  const common = {
+    ...(options['read-only'] === undefined ? {} : { readOnly: options['read-only'] }),
+    ...(options['queue-depth'] === undefined ? {} : { queueDepth: options['queue-depth'] }),
+  };
+  try {
+    switch (options.driver) {
+      case 'file':
+        return await FileBackend.open({
+          ...common,
+          filename: options.filename,
+          ...(options.cache?.direct === undefined ? {} : { direct: options.cache.direct }),
+          ...(options.cache?.['no-flush'] === undefined ? {} : { noFlush: options.cache['no-flush'] }),
+          ...(options.discard === undefined ? {} : { discard: options.discard }),
+        });
+      case 'null-co':
+        return new NullCoBackend({
+          ...common,
+          ...(options.size === undefined ? {} : { size: options.size }),
+          ...(options['read-zeroes'] === undefined ? {} : { readZeroes: options['read-zeroes'] }),
+          ...(options['latency-ns'] === undefined ? {} : { latencyNs: options['latency-ns'] }),
+        });
+      case 'nbd':
+        throw new BlockError('NOT_SUPPORTED', 'nbd: the NBD client is not built yet', { driver: 'nbd' });
+    }
+  } catch (e) {
+    if (e instanceof BlockError && e.nodeName === undefined) {
+      throw new BlockError(e.code, `node '${options['node-name']}': ${e.message}`, {
+        errno: e.errno,
+        nodeName: options['node-name'],
+        ...(e.driver === undefined ? {} : { driver: e.driver }),
+        ...(e.op === undefined ? {} : { op: e.op }),
+        ...(e.option === undefined ? {} : { option: e.option }),
+        cause: e.cause ?? e,
+      });
+    }
+    throw e;
+  }
+}
