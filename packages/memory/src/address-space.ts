@@ -431,21 +431,8 @@ export class AddressSpace implements RegionObserver {
     let result: MemTxResult = 'ok';
     for (let p = 0; p < n; ) {
       const l = memoryAccessSize(ops, n - p, offset + p);
-      if (isWrite) {
-        let lo = 0;
-        let hi = 0;
-        for (let k = 0; k < l; k++) {
-          if (k < 4) lo += chunk[p + k]! * 2 ** (8 * k);
-          else hi += chunk[p + k]! * 2 ** (8 * (k - 4));
-        }
-        d.write(region, ops, offset + p, l, lo, hi);
-      } else {
-        const lo = d.read(region, ops, offset + p, l);
-        const hi = d.hi;
-        for (let k = 0; k < l; k++) {
-          chunk[p + k] = k < 4 ? (lo >>> (8 * k)) & 0xff : (hi >>> (8 * (k - 4))) & 0xff;
-        }
-      }
+      if (isWrite) d.writeFrom(region, ops, offset + p, l, chunk, p);
+      else d.readInto(region, ops, offset + p, l, chunk, p);
       if (d.result !== 'ok') {
         const res = this.#fault(addr + BigInt(p), l, isWrite, region, d.faultReason!, d.faultCause);
         if (result === 'ok') result = res;
@@ -638,8 +625,9 @@ export class AddressSpace implements RegionObserver {
         const off = a - fv._starts[i]! + fv._offsets[i]!;
         if (kind === KIND_RAM) return fv._views[i]!.getBigUint64(off, true);
         if (kind === KIND_IO) {
-          const lo = this.#mmioRead(fv._regions[i]!, off, 8, address);
-          return (BigInt(this.context._dispatcher.hi) << 32n) | BigInt(lo);
+          const region = fv._regions[i]!;
+          const v = this.context._dispatcher.read64(region, region._ops!, off);
+          return this.#mmioDone(region, address, 8, false) ? v : 0n;
         }
       }
     }
@@ -659,7 +647,11 @@ export class AddressSpace implements RegionObserver {
           const v = fv._views[i]!;
           return size === 4 ? v.getUint32(off, true) : size === 2 ? v.getUint16(off, true) : v.getUint8(off);
         }
-        if (kind === KIND_IO) return this.#mmioRead(fv._regions[i]!, off, size, address);
+        if (kind === KIND_IO) {
+          const region = fv._regions[i]!;
+          const v = this.context._dispatcher.read(region, region._ops!, off, size);
+          return this.#mmioDone(region, address, size, false) ? v : 0;
+        }
       }
     }
     const b = this.#readSlow(address, size);
@@ -670,16 +662,12 @@ export class AddressSpace implements RegionObserver {
         : b[0]!;
   }
 
-  #mmioRead(region: MemoryRegion, offset: number, size: 1 | 2 | 4 | 8, address: bigint): number {
+  /** Reports the outcome of the MMIO access just made; true if it succeeded. */
+  #mmioDone(region: MemoryRegion, address: bigint, size: number, isWrite: boolean): boolean {
     const d = this.context._dispatcher;
-    const v = d.read(region, region._ops!, offset, size);
-    if (d.result !== 'ok') {
-      this.#fault(address, size, false, region, d.faultReason!, d.faultCause);
-      // A hook may have made accesses of its own; the caller reads `hi` next.
-      d.hi = 0;
-      return 0;
-    }
-    return v;
+    if (d.result === 'ok') return true;
+    this.#fault(address, size, isWrite, region, d.faultReason!, d.faultCause);
+    return false;
   }
 
   /** Slow path: checks, then one MMIO access if the range is MMIO, else `read`. */
@@ -691,9 +679,8 @@ export class AddressSpace implements RegionObserver {
     const r = fv.ranges[i];
     if (r !== undefined && fv._kinds[i] === KIND_IO && address + BigInt(size) <= r.start + r.size) {
       const off = Number(r.offsetInRegion + (address - r.start));
-      const lo = this.#mmioRead(r.region, off, size, address);
-      const hi = this.context._dispatcher.hi;
-      for (let k = 0; k < size; k++) buf[k] = k < 4 ? (lo >>> (8 * k)) & 0xff : (hi >>> (8 * (k - 4))) & 0xff;
+      this.context._dispatcher.readInto(r.region, r.region._ops!, off, size, buf, 0);
+      if (!this.#mmioDone(r.region, address, size, false)) buf.fill(0);
       return buf;
     }
     if (r !== undefined && fv._kinds[i] === KIND_RAM && address + BigInt(size) <= r.start + r.size) {
@@ -726,8 +713,6 @@ export class AddressSpace implements RegionObserver {
       });
     }
     const v = BigInt.asUintN(64, value);
-    const lo = Number(v & 0xffffffffn);
-    const hi = Number(v >> 32n);
     if (typeof address === 'bigint' && address >= 0n && address <= MAX_SAFE) {
       const fv = this.#flatView;
       const a = Number(address);
@@ -741,12 +726,16 @@ export class AddressSpace implements RegionObserver {
           return;
         }
         if (kind === KIND_IO) {
-          this.#mmioWrite(fv._regions[i]!, off, 8, lo, hi, address);
+          const region = fv._regions[i]!;
+          this.context._dispatcher.write64(region, region._ops!, off, v);
+          this.#mmioDone(region, address, 8, true);
           return;
         }
       }
     }
-    this.#writeSlow(address, 8, lo, hi);
+    const buf = new Uint8Array(8);
+    new DataView(buf.buffer).setBigUint64(0, v, true);
+    this.#writeSlow(address, buf);
   }
 
   #writeSmall(address: bigint, value: number, size: 1 | 2 | 4): void {
@@ -766,30 +755,20 @@ export class AddressSpace implements RegionObserver {
           return;
         }
         if (kind === KIND_IO) {
-          this.#mmioWrite(fv._regions[i]!, off, size, value, 0, address);
+          const region = fv._regions[i]!;
+          this.context._dispatcher.write(region, region._ops!, off, size, value);
+          this.#mmioDone(region, address, size, true);
           return;
         }
       }
     }
-    this.#writeSlow(address, size, value, 0);
-  }
-
-  #mmioWrite(
-    region: MemoryRegion,
-    offset: number,
-    size: 1 | 2 | 4 | 8,
-    lo: number,
-    hi: number,
-    address: bigint,
-  ): void {
-    const d = this.context._dispatcher;
-    d.write(region, region._ops!, offset, size, lo, hi);
-    if (d.result !== 'ok') this.#fault(address, size, true, region, d.faultReason!, d.faultCause);
-  }
-
-  #writeSlow(address: bigint, size: 1 | 2 | 4 | 8, lo: number, hi: number): void {
     const buf = new Uint8Array(size);
-    for (let k = 0; k < size; k++) buf[k] = k < 4 ? (lo >>> (8 * k)) & 0xff : (hi >>> (8 * (k - 4))) & 0xff;
+    for (let k = 0; k < size; k++) buf[k] = (value >>> (8 * k)) & 0xff;
+    this.#writeSlow(address, buf);
+  }
+
+  #writeSlow(address: bigint, buf: Uint8Array): void {
+    const size = buf.length as 1 | 2 | 4 | 8;
     this.#checkAccess(address, buf, 'data');
     const fv = this.#flatView;
     const i = fv._find(address);
@@ -800,7 +779,9 @@ export class AddressSpace implements RegionObserver {
       !r.readonly &&
       address + BigInt(size) <= r.start + r.size
     ) {
-      this.#mmioWrite(r.region, Number(r.offsetInRegion + (address - r.start)), size, lo, hi, address);
+      const off = Number(r.offsetInRegion + (address - r.start));
+      this.context._dispatcher.writeFrom(r.region, r.region._ops!, off, size, buf, 0);
+      this.#mmioDone(r.region, address, size, true);
       return;
     }
     this.#rw(address, buf, true, 0, false);

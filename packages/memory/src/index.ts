@@ -21,7 +21,10 @@ export type {
   IommuTlbEntry,
   MemoryListener,
   MemoryRegionOps,
+  MemoryRegionOps64,
   MemoryRegionSection,
   MemTxResult,
+  MmioValidRules,
+  MmioWrite64,
   UnassignedAccess,
 } from './types';

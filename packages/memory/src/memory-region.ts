@@ -2,7 +2,13 @@ import { ADDRESS_LIMIT, checkAddress, checkSize, MAX_SAFE } from './address';
 import { checkPageSize, DirtyLog } from './dirty-log';
 import { hex, MemoryError } from './errors';
 import { type ResolvedMmioOps, resolveMmioOps } from './mmio-dispatch';
-import type { AsyncMemoryRegionOps, IommuOps, IommuTlbEntry, MemoryRegionOps } from './types';
+import type {
+  AsyncMemoryRegionOps,
+  IommuOps,
+  IommuTlbEntry,
+  MemoryRegionOps,
+  MemoryRegionOps64,
+} from './types';
 
 /** The kinds of region, one constructor each. */
 export type MemoryRegionKind = 'ram' | 'rom' | 'io' | 'async-io' | 'alias' | 'container' | 'iommu';
@@ -174,8 +180,19 @@ export class MemoryRegion {
     return new MemoryRegion({ name, kind, size, owner: opts.owner, readonly, bytes });
   }
 
-  /** MMIO: every access calls `ops` (checked against `ops.valid`, adapted to `ops.impl`). At most 2^53 bytes. */
-  static io(name: string, size: bigint, ops: MemoryRegionOps, opts: MemoryRegionOptions = {}): MemoryRegion {
+  /**
+   * MMIO: every access calls `ops` (checked against `ops.valid`, adapted to `ops.impl`). At most
+   * 2^53 bytes. With `impl.maxAccessSize: 8` the callbacks implement 8-byte accesses
+   * ({@link MemoryRegionOps64}).
+   */
+  static io(name: string, size: bigint, ops: MemoryRegionOps64, opts?: MemoryRegionOptions): MemoryRegion;
+  static io(name: string, size: bigint, ops: MemoryRegionOps, opts?: MemoryRegionOptions): MemoryRegion;
+  static io(
+    name: string,
+    size: bigint,
+    ops: MemoryRegionOps | MemoryRegionOps64,
+    opts: MemoryRegionOptions = {},
+  ): MemoryRegion {
     checkName(name);
     checkSize(size, name);
     if (size > MAX_MMIO_SIZE) {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type Call, recordingOps } from '../test/helpers';
 import { MemoryContext } from './memory-context';
 import { MemoryRegion } from './memory-region';
-import type { AccessFault, MemoryRegionOps } from './types';
+import type { AccessFault, MemoryRegionOps, MemoryRegionOps64 } from './types';
 
 function setup(extra: Omit<MemoryRegionOps, 'read' | 'write'> = {}, size = 0x100) {
   const rec = recordingOps(size, extra);
@@ -266,7 +266,8 @@ describe('callback failures and re-entrancy', () => {
 describe('ops validation', () => {
   it.each<[string, unknown]>([
     ['no read', { write: () => {} }],
-    ['impl.max 8', { read: () => 0, write: () => {}, impl: { maxAccessSize: 8 } }],
+    ['impl.max 16', { read: () => 0, write: () => {}, impl: { maxAccessSize: 16 } }],
+    ['impl.min 8 > max 4', { read: () => 0, write: () => {}, impl: { minAccessSize: 8, maxAccessSize: 4 } }],
     ['valid.min > max', { read: () => 0, write: () => {}, valid: { minAccessSize: 4, maxAccessSize: 2 } }],
     ['impl.min 3', { read: () => 0, write: () => {}, impl: { minAccessSize: 3 } }],
     ['endianness', { read: () => 0, write: () => {}, endianness: 'native' }],
@@ -274,5 +275,89 @@ describe('ops validation', () => {
     expect(() => MemoryRegion.io('x', 4n, ops as MemoryRegionOps)).toThrow(
       expect.objectContaining({ code: 'invalid-ops', regionName: 'x' }),
     );
+  });
+});
+
+describe('64-bit ops (impl.maxAccessSize 8)', () => {
+  /** A device with one 64-bit register at 0x80 and 32-bit registers below, as QEMU's edu. */
+  function qwordDevice(endianness: 'little' | 'big' = 'little') {
+    const seen: [number, number | bigint, number][] = [];
+    const dev = { dmaSource: 0x1122_3344_5566_7788n, status: 0x5 };
+    const ops: MemoryRegionOps64 = {
+      read(offset, size) {
+        if (offset === 0x80) return dev.dmaSource; // a 4-byte read keeps the low half
+        if (offset === 0x20 && size === 4) return dev.status;
+        return -1; // all ones, as QEMU's edu returns ~0ULL
+      },
+      write(offset, value, size) {
+        seen.push([offset, value, size]);
+        if (size === 8) {
+          if (offset === 0x80) dev.dmaSource = value; // value: bigint
+        } else if (offset === 0x20) {
+          dev.status = value; // value: number
+        }
+      },
+      valid: { minAccessSize: 4, maxAccessSize: 8 },
+      impl: { minAccessSize: 4, maxAccessSize: 8 },
+      endianness,
+    };
+    const ctx = new MemoryContext('t');
+    const as = ctx.createAddressSpace('bar0', MemoryRegion.io('edu-mmio', 0x100n, ops));
+    return { as, dev, seen };
+  }
+
+  it('an 8-byte access is one callback with a bigint value', () => {
+    const { as, dev, seen } = qwordDevice();
+    expect(as.readU64(0x80n)).toBe(0x1122_3344_5566_7788n);
+    as.writeU64(0x80n, 0xfedc_ba98_7654_3210n);
+    expect(seen).toEqual([[0x80, 0xfedc_ba98_7654_3210n, 8]]);
+    expect(dev.dmaSource).toBe(0xfedc_ba98_7654_3210n);
+  });
+
+  it('4-byte accesses exchange numbers; bits above the access size are dropped', () => {
+    const { as, seen } = qwordDevice();
+    expect(as.readU32(0x80n)).toBe(0x5566_7788);
+    expect(as.readU32(0x20n)).toBe(5);
+    as.writeU32(0x20n, 7);
+    expect(seen).toEqual([[0x20, 7, 4]]);
+    expect(as.readU32(0x20n)).toBe(7);
+  });
+
+  it('a number returned for 8 bytes is taken as an integer (-1 is all ones)', () => {
+    const { as } = qwordDevice();
+    expect(as.readU64(0x88n)).toBe(0xffff_ffff_ffff_ffffn);
+  });
+
+  it('byte accesses of 8 bytes (vfio-user region reads) reach the callback as one 8-byte access', () => {
+    const { as, seen } = qwordDevice();
+    const buf = new Uint8Array(8);
+    expect(as.read(0x80n, buf)).toBe('ok');
+    expect([...buf]).toEqual([0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]);
+    expect(as.write(0x80n, Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]))).toBe('ok');
+    expect(seen).toEqual([[0x80, 0x0807_0605_0403_0201n, 8]]);
+  });
+
+  it('big-endian 64-bit callbacks exchange byte-swapped values', () => {
+    const { as, dev } = qwordDevice('big');
+    dev.dmaSource = 0x0102_0304_0506_0708n;
+    const buf = new Uint8Array(8);
+    as.read(0x80n, buf);
+    expect([...buf]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(as.readU64(0x80n)).toBe(0x0807_0605_0403_0201n);
+  });
+
+  it('a read callback returning neither a number nor a bigint is a callback failure', () => {
+    const ctx = new MemoryContext();
+    const mr = MemoryRegion.io('bad', 0x10n, {
+      read: () => 'x' as unknown as bigint,
+      write: () => {},
+      valid: { maxAccessSize: 8 },
+      impl: { maxAccessSize: 8 },
+    });
+    const as = ctx.createAddressSpace('as', mr);
+    const faults: AccessFault[] = [];
+    as.onAccessFault((f) => faults.push(f));
+    expect(as.readU64(0n)).toBe(0n);
+    expect(faults.map((f) => f.reason)).toEqual(['callback-failed']);
   });
 });

@@ -15,10 +15,20 @@ export type AccessSize = 1 | 2 | 4 | 8;
  */
 export type MemTxResult = 'ok' | 'decode-error' | 'access-error';
 
+/** Rules of what the modelled device accepts (QEMU's `MemoryRegionOps.valid`). */
+export interface MmioValidRules {
+  minAccessSize?: AccessSize;
+  maxAccessSize?: AccessSize;
+  unaligned?: boolean;
+  accepts?(offset: number, size: AccessSize, isWrite: boolean): boolean;
+}
+
 /**
- * Callbacks of an MMIO region (QEMU's `MemoryRegionOps`). Offsets are relative to the region start.
- * The core enforces `valid`, then splits or widens each access to what `impl` says the callbacks
- * handle, so `read`/`write` only ever see sizes within `impl`.
+ * Callbacks of an MMIO region (QEMU's `MemoryRegionOps`) that implement accesses of up to 4 bytes.
+ * Offsets are relative to the region start. The core enforces `valid`, then splits or widens each
+ * access to what `impl` says the callbacks handle, so `read`/`write` only ever see sizes within
+ * `impl`; an 8-byte access reaches them as two 4-byte calls, low half first. Callbacks that
+ * implement 8-byte accesses themselves are {@link MemoryRegionOps64}.
  */
 export interface MemoryRegionOps {
   /** Returns the unsigned value of `size` bytes at `offset`, in the region's endianness. */
@@ -30,14 +40,41 @@ export interface MemoryRegionOps {
    * callbacks (QEMU's `valid` block). Omitted `maxAccessSize` means every size is accepted;
    * omitted `unaligned` means unaligned accesses are refused, as in QEMU.
    */
-  valid?: {
-    minAccessSize?: AccessSize;
-    maxAccessSize?: AccessSize;
-    unaligned?: boolean;
-    accepts?(offset: number, size: AccessSize, isWrite: boolean): boolean;
-  };
+  valid?: MmioValidRules;
   /** What the callbacks implement (QEMU's `impl` block): min defaults to 1, max to 4. */
   impl?: { minAccessSize?: 1 | 2 | 4; maxAccessSize?: 1 | 2 | 4; unaligned?: boolean };
+  /** Byte order of the values the callbacks exchange; default little. */
+  endianness?: 'little' | 'big';
+}
+
+/**
+ * The arguments of one write to {@link MemoryRegionOps64}: the value is a number for 1, 2 and 4
+ * bytes and a bigint for 8, and checking `size` tells TypeScript which (`if (size === 8)`).
+ */
+export type MmioWrite64 =
+  | [offset: number, value: number, size: 1 | 2 | 4]
+  | [offset: number, value: bigint, size: 8];
+
+/**
+ * Callbacks of an MMIO region that implement 8-byte accesses (QEMU's `MemoryRegionOps` with
+ * `impl.max_access_size = 8`). As with {@link MemoryRegionOps}, the core enforces `valid` and
+ * splits or widens accesses to the `impl` sizes (QEMU's `access_with_adjusted_size`).
+ * Accesses of 1, 2 and 4 bytes exchange numbers; 8-byte accesses exchange bigints.
+ */
+export interface MemoryRegionOps64 {
+  /**
+   * Returns the value of `size` bytes at `offset`, in the region's endianness: a bigint for 8
+   * bytes, a number (or a bigint) otherwise. As in QEMU, bits above `size` bytes are dropped, so a
+   * 64-bit register may return its whole bigint value for a 4-byte read of its low half; a number
+   * returned for 8 bytes is taken as an integer (`-1` is all ones).
+   */
+  read(offset: number, size: AccessSize): number | bigint;
+  /** Stores `value` (unsigned; a bigint exactly when `size` is 8) at `offset`. */
+  write(...access: MmioWrite64): void;
+  /** As {@link MemoryRegionOps.valid}. */
+  valid?: MmioValidRules;
+  /** What the callbacks implement: `maxAccessSize: 8` is what makes these 64-bit ops; min defaults to 1. */
+  impl: { minAccessSize?: AccessSize; maxAccessSize: 8; unaligned?: boolean };
   /** Byte order of the values the callbacks exchange; default little. */
   endianness?: 'little' | 'big';
 }
