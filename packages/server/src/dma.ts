@@ -29,6 +29,7 @@ import { MemoryRegion } from '@vfu/memory';
 import type { PciRootBus } from '@vfu/pci';
 import { DmaMapFlags, type DmaMapRequest, dirtyBitmapSize, Errno, setPageDirty } from '@vfu/protocol';
 import { isSysError, MappedRegion, type OwnedFd } from '@vfu/sys';
+import { ClientRam } from './client-ram';
 import { hex, reject, ServerError } from './errors';
 
 /** Page size mappings are aligned to when an fd offset is not. */
@@ -67,6 +68,8 @@ export interface DmaMapping {
 }
 
 interface Mapping extends DmaMapping {
+  /** The client's memory when shared by fd. */
+  ram: ClientRam | undefined;
   memory: MappedRegion | undefined;
   fd: OwnedFd | undefined;
   inflight: Set<Promise<unknown>>;
@@ -141,6 +144,7 @@ export class DmaController {
     const name = `${this.#bus.id} dma ${range}`;
     let memory: MappedRegion | undefined;
     let region: MemoryRegion;
+    let ram: ClientRam | undefined;
     const inflight = new Set<Promise<unknown>>();
     if (fd !== undefined) {
       memory = mapFd(fd, q.offset, q.size, range);
@@ -160,26 +164,18 @@ export class DmaController {
           );
         }
       }
-      const delta = Number(q.offset % PAGE);
-      const bytes = memory.bytes(delta, delta + Number(q.size));
-      if (canRead) {
-        region = MemoryRegion.ram(name, q.size, { backing: bytes, readonly: !canWrite, owner: this });
-      } else {
-        // Write-only memory: RAM cannot refuse reads, so the region checks each access itself.
-        region = MemoryRegion.asyncIo(
-          name,
-          q.size,
-          {
-            read: async () => {
-              throw permission(range, 'read');
-            },
-            write: async (offset, data) => {
-              bytes.set(data, Number(offset));
-            },
-          },
-          { owner: this },
-        );
-      }
+      ram = new ClientRam({
+        bus: this.#bus,
+        name,
+        memory,
+        delta: Number(q.offset % PAGE),
+        size: q.size,
+        canRead,
+        canWrite,
+        owner: this,
+        refuse: (what) => permission(range, what),
+      });
+      region = ram.region;
     } else {
       region = MemoryRegion.asyncIo(
         name,
@@ -203,9 +199,7 @@ export class DmaController {
       memory?.unmap();
       throw reject(`DMA_MAP ${range}: ${(e as Error).message}`, Errno.EINVAL);
     }
-    if (this.#loggingPageSize !== undefined && region.kind === 'ram') {
-      region.setDirtyLogging(true, this.#loggingPageSize);
-    }
+    if (this.#loggingPageSize !== undefined && ram?.isRam === true) ram.setLogging(this.#loggingPageSize);
     const mapping: Mapping = {
       iova: q.addr,
       size: q.size,
@@ -213,6 +207,7 @@ export class DmaController {
       fdOffset: fd === undefined ? 0n : q.offset,
       mapped: fd !== undefined,
       region,
+      ram,
       memory,
       fd,
       inflight,
@@ -258,13 +253,13 @@ export class DmaController {
       throw reject(`DMA logging already runs with page size ${hex(this.#loggingPageSize)}`);
     }
     this.#loggingPageSize = size;
-    for (const m of this.#maps) if (m.region.kind === 'ram') m.region.setDirtyLogging(true, size);
+    for (const m of this.#maps) if (m.ram?.isRam === true) m.ram.setLogging(size);
   }
 
   /** DMA_LOGGING_STOP: stops logging and forgets what was logged. */
   stopLogging(): void {
     this.#loggingPageSize = undefined;
-    for (const m of this.#maps) if (m.region.kind === 'ram') m.region.setDirtyLogging(false);
+    for (const m of this.#maps) if (m.ram?.isRam === true) m.ram.setLogging(undefined);
   }
 
   /**
@@ -285,21 +280,18 @@ export class DmaController {
         Errno.ENOTSUP,
       );
     }
-    if (m.region.kind !== 'ram') {
+    const ram = m.ram;
+    if (ram?.isRam !== true) {
       throw reject(`DMA_LOGGING_REPORT ${hex(iova)}+${hex(length)}: mapping is not memory shared with an fd`);
     }
-    const bits = m.region.getAndClearDirty(0n, m.size);
     const out = new Uint8Array(Number(dirtyBitmapSize(length, pageSize)));
     const P = BigInt(logged);
-    const pages = (m.size + P - 1n) / P;
-    for (let p = 0n; p < pages; p++) {
-      const i = Number(p);
-      if (((bits[i >>> 3] ?? 0) & (1 << (i & 7))) === 0) continue;
+    ram.takeDirty((p) => {
       // Logged page p covers [p*P, (p+1)*P): mark every report page it touches.
       const first = (p * P) / pageSize;
       const end = (p * P + P - 1n < length ? p * P + P - 1n : length - 1n) / pageSize;
       for (let q = first; q <= end; q++) setPageDirty(out, Number(q));
-    }
+    });
     return out;
   }
 

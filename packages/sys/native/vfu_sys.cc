@@ -368,25 +368,39 @@ Napi::Value PageSize(const Napi::CallbackInfo& info) {
 
 // ---- mmap ------------------------------------------------------------------------------------
 
-// Shared between the ArrayBuffer's finalizer and the handle used for explicit unmap, so whichever
-// runs first unmaps and the other does nothing.
+// One native mapping. JavaScript sees it through windows: external ArrayBuffers over sub-ranges, so
+// a mapping larger than the largest ArrayBuffer (4 GiB on Node 20) is still reachable. The handle and
+// every window each hold a reference; the mapping is unmapped by an explicit munmap or when the last
+// reference goes, whichever comes first.
 struct MappingState {
-  void* addr;
-  size_t length;
-  bool live;
+  void* addr = nullptr;
+  size_t length = 0;
+  bool live = false;
+
+  void Unmap() {
+    if (live) {
+      munmap(addr, length);
+      live = false;
+    }
+  }
+  ~MappingState() { Unmap(); }
 };
 using MappingRef = std::shared_ptr<MappingState>;
 
-void Unmap(MappingState* s) {
-  if (s->live) {
-    munmap(s->addr, s->length);
-    s->live = false;
-  }
+void FinalizeMappingRef(napi_env, void* data, void*) { delete static_cast<MappingRef*>(data); }
+
+MappingState* ArgMapping(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsExternal()) throw Napi::TypeError::New(info.Env(), "bad mapping handle");
+  return info[i].As<Napi::External<MappingRef>>().Data()->get();
 }
 
-// mmap(fd, offset, length, shared: bool, writable: bool) -> { buffer, handle } | -errno
-// shared && writable: MAP_SHARED read-write. Otherwise MAP_PRIVATE read-write (copy-on-write), so
-// a JavaScript store into a mapping of a read-only fd lands in a private page instead of faulting.
+// mmap(fd, offset, length, shared: bool) -> handle | -errno
+// shared: MAP_SHARED read-write. Otherwise MAP_PRIVATE read-write (copy-on-write), so a JavaScript
+// store into a mapping of a read-only fd lands in a private page instead of faulting.
+//
+// Ownership on every path: the mapping belongs to `state` from the moment it exists, so any early
+// return unmaps it exactly once (the destructor). The handle's reference is handed to Node only by
+// napi_create_external, which either takes it (and finalizes it later) or fails before taking it.
 Napi::Value Mmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgInt(info, 0);
@@ -398,37 +412,69 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   struct stat st;
   if (fstat(fd, &st) < 0) return Napi::Number::New(env, NegErrno());
   if (offset + length > st.st_size) return Napi::Number::New(env, -ERANGE);
+  MappingRef state = std::make_shared<MappingState>();
   void* addr = mmap(nullptr, static_cast<size_t>(length), PROT_READ | PROT_WRITE,
                     shared ? MAP_SHARED : MAP_PRIVATE, fd, static_cast<off_t>(offset));
   if (addr == MAP_FAILED) return Napi::Number::New(env, NegErrno());
+  state->addr = addr;
+  state->length = static_cast<size_t>(length);
+  state->live = true;
 
-  auto state = std::make_shared<MappingState>(MappingState{addr, static_cast<size_t>(length), true});
-  auto* finalizerRef = new MappingRef(state);
-  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(
-      env, addr, static_cast<size_t>(length),
-      [](Napi::Env, void*, MappingRef* ref) {
-        Unmap(ref->get());
-        delete ref;
-      },
-      finalizerRef);
-  Napi::External<MappingRef> handle = Napi::External<MappingRef>::New(
-      env, new MappingRef(state), [](Napi::Env, MappingRef* ref) { delete ref; });
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("buffer", buffer);
-  out.Set("handle", handle);
-  return out;
+  auto* ref = new MappingRef(state);
+  napi_value handle;
+  if (napi_create_external(env, ref, FinalizeMappingRef, nullptr, &handle) != napi_ok) {
+    delete ref;
+    return Napi::Number::New(env, -ENOMEM);
+  }
+  return Napi::Value(env, handle);
 }
 
-// munmap(handle, buffer) -> 0. Detaches the buffer first so no view can reach the unmapped pages.
+// mapWindow(handle, offset, length) -> ArrayBuffer over [offset, offset + length) | -errno
+// The buffer itself owns nothing (no finalize callback, so no path of Node's can free anything
+// twice); a finalizer attached afterwards holds the mapping alive while the buffer lives.
+// Cost: V8 counts each ArrayBuffer's bytes as external memory and runs a full GC when that count
+// jumps, so every large window costs about one mark-sweep (a few ms); callers use few, large ones.
+Napi::Value MapWindow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MappingRef* ref = info[0].IsExternal() ? info[0].As<Napi::External<MappingRef>>().Data() : nullptr;
+  if (ref == nullptr) throw Napi::TypeError::New(env, "bad mapping handle");
+  int64_t offset = ArgInt64(info, 1);
+  int64_t length = ArgInt64(info, 2);
+  MappingState* s = ref->get();
+  if (!s->live) return Napi::Number::New(env, -EBADF);
+  if (offset < 0 || length <= 0 || static_cast<uint64_t>(offset) + static_cast<uint64_t>(length) > s->length) {
+    return Napi::Number::New(env, -EINVAL);
+  }
+  napi_value buffer;
+  if (napi_create_external_arraybuffer(env, static_cast<uint8_t*>(s->addr) + offset, static_cast<size_t>(length),
+                                       nullptr, nullptr, &buffer) != napi_ok) {
+    // Too large for one ArrayBuffer on this Node (or out of memory); nothing was handed over.
+    return Napi::Number::New(env, -EOVERFLOW);
+  }
+  auto* keep = new MappingRef(*ref);
+  if (napi_add_finalizer(env, buffer, keep, FinalizeMappingRef, nullptr, nullptr) != napi_ok) {
+    // Not attached, so it will never run: release here. The buffer is dropped unreturned and owns
+    // nothing itself.
+    delete keep;
+    return Napi::Number::New(env, -ENOMEM);
+  }
+  return Napi::Value(env, buffer);
+}
+
+// munmap(handle, buffers: ArrayBuffer[]) -> 0. Detaches every window first so no view can reach
+// the unmapped pages.
 Napi::Value Munmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsExternal() || !info[1].IsArrayBuffer()) throw Napi::TypeError::New(env, "bad mapping");
-  MappingRef* ref = info[0].As<Napi::External<MappingRef>>().Data();
-  Napi::ArrayBuffer buffer = info[1].As<Napi::ArrayBuffer>();
-  if ((*ref)->live) {
+  MappingState* s = ArgMapping(info, 0);
+  if (!info[1].IsArray()) throw Napi::TypeError::New(env, "expected an array of buffers");
+  Napi::Array buffers = info[1].As<Napi::Array>();
+  for (uint32_t i = 0; i < buffers.Length(); i++) {
+    Napi::Value v = buffers.Get(i);
+    if (!v.IsArrayBuffer()) throw Napi::TypeError::New(env, "expected an ArrayBuffer");
+    Napi::ArrayBuffer buffer = v.As<Napi::ArrayBuffer>();
     if (!buffer.IsDetached()) buffer.Detach();
-    Unmap(ref->get());
   }
+  s->Unmap();
   return Napi::Number::New(env, 0);
 }
 
@@ -569,6 +615,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("strerror", Napi::Function::New(env, StrError));
   exports.Set("pageSize", Napi::Function::New(env, PageSize));
   exports.Set("mmap", Napi::Function::New(env, Mmap));
+  exports.Set("mapWindow", Napi::Function::New(env, MapWindow));
   exports.Set("munmap", Napi::Function::New(env, Munmap));
   exports.Set("Poll", Poll::Init(env));
   return exports;

@@ -30,13 +30,9 @@ export interface NativeBinding {
   eventfdWrite(fd: number, value: bigint): number;
   strerror(errno: number): string;
   pageSize(): number;
-  mmap(
-    fd: number,
-    offset: number,
-    length: number,
-    shared: boolean,
-  ): { buffer: ArrayBuffer; handle: NativeMappingHandle } | number;
-  munmap(handle: NativeMappingHandle, buffer: ArrayBuffer): number;
+  mmap(fd: number, offset: number, length: number, shared: boolean): NativeMappingHandle | number;
+  mapWindow(handle: NativeMappingHandle, offset: number, length: number): ArrayBuffer | number;
+  munmap(handle: NativeMappingHandle, buffers: readonly ArrayBuffer[]): number;
   Poll: new (fd: number, callback: (this: NativePoll, status: number, events: number) => void) => NativePoll;
 }
 

@@ -1,3 +1,4 @@
+import { constants } from 'node:buffer';
 import { check, type NativeMappingHandle, native } from './binding';
 import { SysError } from './errors';
 import { type OwnedFd, Seal } from './owned-fd';
@@ -22,17 +23,25 @@ export interface MapOptions {
 }
 
 /**
- * A range of a file descriptor mapped into this process, exposed as an ArrayBuffer without copying.
+ * A range of a file descriptor mapped into this process, exposed as ArrayBuffers without copying.
  *
- * `unmap()` detaches the ArrayBuffer before unmapping, so every view of it reads as empty instead
- * of touching unmapped memory; a region never unmapped is unmapped when its buffer is collected.
- * The region does not own the fd: closing the fd afterwards keeps the mapping valid.
+ * A mapping may be larger than the largest ArrayBuffer Node allows ({@link MappedRegion.MAX_VIEW},
+ * 4 GiB on Node 20): guest RAM often is. The whole range is mapped natively once; JavaScript reaches
+ * it through `buffer` (the whole mapping, when it fits one ArrayBuffer) or through `bytes(start, end)`
+ * windows of at most `MAX_VIEW` bytes each.
+ *
+ * `unmap()` detaches every buffer handed out before unmapping, so every view of them reads as empty
+ * instead of touching unmapped memory; a region never unmapped is unmapped once its handle and all
+ * its buffers are collected. The region does not own the fd: closing the fd afterwards keeps the
+ * mapping valid.
  *
  * SIGBUS: mapping checks that the range lies inside the file, but a peer holding the same fd can
  * still shrink the file afterwards, and touching a page past the new end kills the process with
  * SIGBUS. Only a `Seal.SHRINK` seal rules that out; `shrinkSealed` says whether it was present.
  */
 export class MappedRegion {
+  /** Largest ArrayBuffer (so largest window) this Node can hand out. */
+  static readonly MAX_VIEW: number = constants.MAX_LENGTH;
   /** Offset of the mapping in the file. */
   readonly offset: number;
   /** Length in bytes. */
@@ -41,24 +50,26 @@ export class MappedRegion {
   readonly shared: boolean;
   /** True when the fd carried `Seal.SHRINK` at map time, so no peer can make accesses fault. */
   readonly shrinkSealed: boolean;
-  #buffer: ArrayBuffer | undefined;
+  #mapped = true;
+  /** The whole mapping as one buffer, made on first use (only when it fits). */
+  #whole: ArrayBuffer | undefined;
+  /** Windows handed out by `bytes` on a mapping larger than `MAX_VIEW`, detached by `unmap`. */
+  readonly #windows: ArrayBuffer[] = [];
   readonly #handle: NativeMappingHandle;
 
   private constructor(
-    buffer: ArrayBuffer,
     handle: NativeMappingHandle,
     offset: number,
+    length: number,
     shared: boolean,
     shrinkSealed: boolean,
   ) {
-    this.#buffer = buffer;
     this.#handle = handle;
     this.offset = offset;
-    this.length = buffer.byteLength;
+    this.length = length;
     this.shared = shared;
     this.shrinkSealed = shrinkSealed;
   }
-
   /** Maps `length` bytes of `fd` at `offset`. Throws `OUT_OF_RANGE` for a range past the file's end. */
   static map(fd: OwnedFd, options: MapOptions = {}): MappedRegion {
     const n = native();
@@ -101,30 +112,82 @@ export class MappedRegion {
       check(result, 'mmap', { fd: raw });
       throw new Error('unreachable');
     }
-    return new MappedRegion(result.buffer, result.handle, offset, shared, shrinkSealed);
+    return new MappedRegion(result, offset, length, shared, shrinkSealed);
   }
 
   /** False after `unmap()`. */
   get mapped(): boolean {
-    return this.#buffer !== undefined;
+    return this.#mapped;
   }
 
-  /** The mapped bytes. Throws `REGION_UNMAPPED` after `unmap()`. */
+  /**
+   * The whole mapping as one ArrayBuffer. Throws `REGION_UNMAPPED` after `unmap()`, and
+   * `OUT_OF_RANGE` when the mapping is larger than `MAX_VIEW` (use `bytes(start, end)` windows).
+   */
   get buffer(): ArrayBuffer {
-    if (this.#buffer === undefined) throw new SysError('REGION_UNMAPPED', 'region was unmapped');
-    return this.#buffer;
+    this.#checkMapped();
+    if (this.length > MappedRegion.MAX_VIEW) {
+      throw new SysError(
+        'OUT_OF_RANGE',
+        `mapping of 0x${this.length.toString(16)} bytes exceeds the largest ArrayBuffer (0x${MappedRegion.MAX_VIEW.toString(16)}); use bytes(start, end)`,
+      );
+    }
+    if (this.#whole === undefined) this.#whole = this.#window(0, this.length);
+    return this.#whole;
   }
 
-  /** A Uint8Array over the whole region (`start`/`end` as in `subarray`). */
+  /**
+   * A Uint8Array over `[start, end)` of the mapping (`start`/`end` as in `subarray`). On a mapping
+   * larger than `MAX_VIEW` the range must be given explicitly, lie inside the mapping and span at
+   * most `MAX_VIEW` bytes; each such call makes a new window.
+   */
   bytes(start = 0, end = this.length): Uint8Array {
-    return new Uint8Array(this.buffer).subarray(start, end);
+    if (this.length <= MappedRegion.MAX_VIEW) return new Uint8Array(this.buffer).subarray(start, end);
+    this.#checkMapped();
+    if (
+      !Number.isSafeInteger(start) ||
+      !Number.isSafeInteger(end) ||
+      start < 0 ||
+      end > this.length ||
+      start > end
+    ) {
+      throw new SysError(
+        'OUT_OF_RANGE',
+        `window ${start}..${end} is not inside the mapping of 0x${this.length.toString(16)} bytes`,
+      );
+    }
+    if (end - start > MappedRegion.MAX_VIEW) {
+      throw new SysError(
+        'OUT_OF_RANGE',
+        `window of 0x${(end - start).toString(16)} bytes exceeds the largest ArrayBuffer (0x${MappedRegion.MAX_VIEW.toString(16)})`,
+      );
+    }
+    if (start === end) return new Uint8Array(0);
+    const window = this.#window(start, end - start);
+    this.#windows.push(window);
+    return new Uint8Array(window);
   }
 
-  /** Unmaps now and detaches the buffer (views become empty). Safe to call more than once. */
+  /** Unmaps now and detaches every buffer handed out (views become empty). Safe to call more than once. */
   unmap(): void {
-    const buffer = this.#buffer;
-    if (buffer === undefined) return;
-    this.#buffer = undefined;
-    native().munmap(this.#handle, buffer);
+    if (!this.#mapped) return;
+    this.#mapped = false;
+    const buffers = this.#whole === undefined ? [...this.#windows] : [this.#whole, ...this.#windows];
+    this.#whole = undefined;
+    this.#windows.length = 0;
+    native().munmap(this.#handle, buffers);
+  }
+
+  #checkMapped(): void {
+    if (!this.#mapped) throw new SysError('REGION_UNMAPPED', 'region was unmapped');
+  }
+
+  #window(offset: number, length: number): ArrayBuffer {
+    const result = native().mapWindow(this.#handle, offset, length);
+    if (typeof result === 'number') {
+      check(result, 'mmap window');
+      throw new Error('unreachable');
+    }
+    return result;
   }
 }
