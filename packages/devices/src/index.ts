@@ -98,6 +98,7 @@ export {
   silentDeviceLog,
   type TimerHandle,
 } from './interfaces';
+export * from './nvme';
 export type { ZooContext } from './pci/context';
 export { EduPciDevice, type EduProperties, eduProperties } from './pci/edu-pci';
 export { PciIdio16Device, type PciIdio16Properties, pciIdio16Properties } from './pci/pci-idio-16-pci';
