@@ -1,5 +1,6 @@
+import { hex } from '@vfu/errors';
 import { ADDRESS_LIMIT, checkAddress, MAX_SAFE } from './address';
-import { hex, MemoryError } from './errors';
+import { MemoryError } from './errors';
 import {
   diffFlatViews,
   FlatView,

@@ -1,4 +1,5 @@
-import { hex, MemoryError } from './errors';
+import { hex } from '@vfu/errors';
+import { MemoryError } from './errors';
 
 /** 2^64: one past the last address of a 64-bit space. */
 export const ADDRESS_LIMIT = 1n << 64n;
@@ -15,11 +16,7 @@ export function checkAddress(value: unknown, what: string, regionName?: string):
     );
   }
   if (value < 0n || value >= ADDRESS_LIMIT) {
-    throw new MemoryError(
-      'invalid-address',
-      `${what} ${value < 0n ? `-${hex(-value)}` : hex(value)} is outside [0, 2^64)`,
-      ctx(regionName),
-    );
+    throw new MemoryError('invalid-address', `${what} ${hex(value)} is outside [0, 2^64)`, ctx(regionName));
   }
   return value;
 }
@@ -30,11 +27,7 @@ export function checkSize(value: unknown, regionName: string): bigint {
     throw new MemoryError('invalid-size', `size must be a bigint, got ${typeof value}`, { regionName });
   }
   if (value <= 0n || value > ADDRESS_LIMIT) {
-    throw new MemoryError(
-      'invalid-size',
-      `size ${value < 0n ? `-${hex(-value)}` : hex(value)} is outside [1, 2^64]`,
-      { regionName },
-    );
+    throw new MemoryError('invalid-size', `size ${hex(value)} is outside [1, 2^64]`, { regionName });
   }
   return value;
 }

@@ -69,7 +69,7 @@ describe('dirty logging', () => {
       expect.objectContaining({ code: 'misaligned' }),
     );
     expect(() => ram.getAndClearDirty(0n, 0x10001n)).toThrow(
-      expect.objectContaining({ code: 'out-of-range', regionName: 'ram', address: 0n }),
+      expect.objectContaining({ code: 'out-of-range', context: { regionName: 'ram', address: 0n } }),
     );
     expect(() => ram.markDirty(0xffffn, 2n)).toThrow(expect.objectContaining({ code: 'out-of-range' }));
     expect(() => ram.setDirtyLogging(true, 3000)).toThrow(

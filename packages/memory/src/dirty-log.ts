@@ -1,4 +1,5 @@
-import { hex, MemoryError } from './errors';
+import { hex } from '@vfu/errors';
+import { MemoryError } from './errors';
 
 /** One bit per page of a RAM region; set by writes, read and cleared by `getAndClear`. */
 export class DirtyLog {

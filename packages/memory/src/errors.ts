@@ -1,3 +1,5 @@
+import { hex, isVfuError, VfuError, type VfuErrorContext } from '@vfu/errors';
+
 /**
  * What went wrong, as a closed list so callers can switch on it:
  * - `invalid-address`: an address or offset is not a bigint in [0, 2^64).
@@ -39,42 +41,27 @@ export type MemoryErrorCode =
   | 'destroyed'
   | 'listener-failed';
 
-/** Context carried by a {@link MemoryError}. */
-export interface MemoryErrorContext {
+/** Context carried by a {@link MemoryError}, as its one `context` field. */
+export interface MemoryErrorContext extends VfuErrorContext {
   /** Name of the region (or address space) concerned. */
   regionName?: string;
   /** Address or offset concerned; shown in hex in the message. */
   address?: bigint;
-  /** The lower-level error, if any. */
-  cause?: unknown;
-}
-
-/** Formats an address as QEMU prints them: `0x` and lower-case hex. */
-export function hex(value: bigint | number): string {
-  return `0x${value.toString(16)}`;
 }
 
 /**
  * A misuse of the memory API by the host program (never a guest mistake: those are
- * `MemTxResult`s). The message names the region and the address in hex.
+ * `MemTxResult`s). The message names the region and the address in hex; both are also in
+ * `context`.
  */
-export class MemoryError extends Error {
+export class MemoryError extends VfuError<MemoryErrorCode, MemoryErrorContext> {
   override readonly name = 'MemoryError';
-  /** Which rule was broken. */
-  readonly code: MemoryErrorCode;
-  /** Region (or address space) concerned. */
-  readonly regionName: string | undefined;
-  /** Address or offset concerned. */
-  readonly address: bigint | undefined;
 
   constructor(code: MemoryErrorCode, message: string, context: MemoryErrorContext = {}) {
     const where: string[] = [];
     if (context.regionName !== undefined) where.push(`region "${context.regionName}"`);
     if (context.address !== undefined) where.push(`address ${hex(context.address)}`);
-    super(where.length > 0 ? `${message} (${where.join(', ')})` : message, { cause: context.cause });
-    this.code = code;
-    this.regionName = context.regionName;
-    this.address = context.address;
+    super(code, where.length > 0 ? `${message} (${where.join(', ')})` : message, context);
   }
 }
 
@@ -104,13 +91,5 @@ const CODES: ReadonlySet<string> = new Set<MemoryErrorCode>([
  * another loaded copy of this package.
  */
 export function isMemoryError(e: unknown): e is MemoryError {
-  if (e instanceof MemoryError) return true;
-  if (typeof e !== 'object' || e === null) return false;
-  const o = e as { name?: unknown; code?: unknown; message?: unknown };
-  return (
-    o.name === 'MemoryError' &&
-    typeof o.code === 'string' &&
-    CODES.has(o.code) &&
-    typeof o.message === 'string'
-  );
+  return isVfuError(e, 'MemoryError') && CODES.has(e.code);
 }

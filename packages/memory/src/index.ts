@@ -1,5 +1,5 @@
 export { AddressSpace } from './address-space';
-export { hex, isMemoryError, MemoryError, type MemoryErrorCode, type MemoryErrorContext } from './errors';
+export { isMemoryError, MemoryError, type MemoryErrorCode, type MemoryErrorContext } from './errors';
 export { FlatView } from './flat-view';
 export { MemoryContext } from './memory-context';
 export {

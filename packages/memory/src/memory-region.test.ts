@@ -14,7 +14,7 @@ function expectMemoryError(
     fn();
   } catch (e) {
     expect(isMemoryError(e)).toBe(true);
-    expect(e).toMatchObject({ code, ...fields });
+    expect(e).toMatchObject({ code, context: fields });
     return e as MemoryError;
   }
   throw new Error(`expected a MemoryError ${code}`);

@@ -1,6 +1,7 @@
+import { hex } from '@vfu/errors';
 import { ADDRESS_LIMIT, checkAddress, checkSize, MAX_SAFE } from './address';
 import { checkPageSize, DirtyLog } from './dirty-log';
-import { hex, MemoryError } from './errors';
+import { MemoryError } from './errors';
 import { type ResolvedMmioOps, resolveMmioOps } from './mmio-dispatch';
 import type {
   AsyncMemoryRegionOps,

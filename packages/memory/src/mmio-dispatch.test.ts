@@ -273,7 +273,7 @@ describe('ops validation', () => {
     ['endianness', { read: () => 0, write: () => {}, endianness: 'native' }],
   ])('rejects ops with %s', (_, ops) => {
     expect(() => MemoryRegion.io('x', 4n, ops as MemoryRegionOps)).toThrow(
-      expect.objectContaining({ code: 'invalid-ops', regionName: 'x' }),
+      expect.objectContaining({ code: 'invalid-ops', context: { regionName: 'x' } }),
     );
   });
 });
