@@ -47,6 +47,11 @@ export {
   type SubwordPolicy,
   type TableEntry,
 } from './api/register-bank';
+export type {
+  DeviceBlockBackend,
+  DeviceBlockWriteFlags,
+  DeviceBlockWriteZeroesFlags,
+} from './block-backend';
 export {
   BufferedCharBackend,
   CHARDEV_INPUT_HIGH_WATER,

@@ -124,18 +124,22 @@ export class MemoryBackend implements NvmeBlockBackend {
       throw Object.assign(new Error(`${op} failed`), { code });
     }
   }
-  async readv(offset: number, iov: readonly Uint8Array[]): Promise<void> {
+  async read(offset: number, iov: Uint8Array | readonly Uint8Array[]): Promise<void> {
     await this.#enter('read');
     let at = offset;
-    for (const b of iov) {
+    for (const b of iov instanceof Uint8Array ? [iov] : iov) {
       b.set(this.data.subarray(at, at + b.length));
       at += b.length;
     }
   }
-  async writev(offset: number, iov: readonly Uint8Array[], options?: { fua?: boolean }): Promise<void> {
+  async write(
+    offset: number,
+    iov: Uint8Array | readonly Uint8Array[],
+    options?: { fua?: boolean },
+  ): Promise<void> {
     await this.#enter('write');
     let at = offset;
-    for (const b of iov) {
+    for (const b of iov instanceof Uint8Array ? [iov] : iov) {
       this.data.set(b, at);
       at += b.length;
     }
@@ -212,44 +216,37 @@ interface HostQueue {
   phase: number;
 }
 
-/** The controller with guest memory, a backend and a host driver around it. */
-export class NvmeTestBed {
-  readonly memory = new GuestMemory();
-  readonly interrupts = new RecordingInterrupts();
-  readonly log = new RecordingLog();
-  readonly backend: MemoryBackend;
-  readonly controller: NvmeController;
+/** Register access to BAR0, as the host driver performs it. */
+export interface HostMmio {
+  read32(offset: number): number;
+  write32(offset: number, value: number): void;
+  write64(offset: number, value: bigint): void;
+}
+
+/** A host driver over guest memory and BAR0 registers: queues, commands, completions. */
+export class NvmeHost {
   readonly queues = new Map<number, HostQueue>();
   readonly #waiting = new Map<string, (cqe: Cqe) => void>();
   readonly completions: Cqe[] = [];
   #cid = 0;
 
   constructor(
-    options: Partial<NvmeControllerOptions> & { backendSize?: number; logicalBlockSize?: 512 | 4096 } = {},
-  ) {
-    this.backend = new MemoryBackend(options.backendSize ?? 1 << 20);
-    this.controller = new NvmeController({
-      dma: this.memory.dma(),
-      interrupts: this.interrupts,
-      log: this.log,
-      serial: 'deadbeef',
-      namespaces: [{ backend: this.backend, logicalBlockSize: options.logicalBlockSize ?? 512 }],
-      ...options,
-    });
-  }
+    readonly memory: GuestMemory,
+    readonly mmio: HostMmio,
+  ) {}
 
   reg32(offset: number): number {
-    return this.controller.read(offset, 4);
+    return this.mmio.read32(offset);
   }
 
   /** Programs AQA/ASQ/ACQ and sets CC.EN with QEMU-compatible IOSQES/IOCQES. */
   enable(size = 32): void {
     const asq = this.memory.alloc(size * 64);
     const acq = this.memory.alloc(size * 16);
-    this.controller.write(NvmeReg.AQA, ((size - 1) << 16) | (size - 1), 4);
-    this.controller.write64(NvmeReg.ASQ, asq);
-    this.controller.write64(NvmeReg.ACQ, acq);
-    this.controller.write(NvmeReg.CC, (6 << 16) | (4 << 20) | 1, 4);
+    this.mmio.write32(NvmeReg.AQA, ((size - 1) << 16) | (size - 1));
+    this.mmio.write64(NvmeReg.ASQ, asq);
+    this.mmio.write64(NvmeReg.ACQ, acq);
+    this.mmio.write32(NvmeReg.CC, (6 << 16) | (4 << 20) | 1);
     this.queues.set(0, {
       sqid: 0,
       sqBase: asq,
@@ -288,7 +285,7 @@ export class NvmeTestBed {
 
   ring(qid: number): void {
     const q = this.queues.get(qid)!;
-    this.controller.write(0x1000 + qid * 8, q.sqTail, 4);
+    this.mmio.write32(0x1000 + qid * 8, q.sqTail);
   }
 
   /** Submits one command and resolves with its completion. */
@@ -349,7 +346,7 @@ export class NvmeTestBed {
           w(cqe);
         }
       }
-      if (reaped) this.controller.write(0x1000 + q.sqid * 8 + 4, q.cqHead, 4);
+      if (reaped) this.mmio.write32(0x1000 + q.sqid * 8 + 4, q.cqHead);
     }
   }
 
@@ -381,5 +378,35 @@ export class NvmeTestBed {
       cqHead: 0,
       phase: 1,
     });
+  }
+}
+
+/** The controller core with guest memory, an in-memory backend and a host driver around it. */
+export class NvmeTestBed extends NvmeHost {
+  readonly interrupts = new RecordingInterrupts();
+  readonly log = new RecordingLog();
+  readonly backend: MemoryBackend;
+  readonly controller: NvmeController;
+
+  constructor(
+    options: Partial<NvmeControllerOptions> & { backendSize?: number; logicalBlockSize?: 512 | 4096 } = {},
+  ) {
+    const memory = new GuestMemory();
+    const ref: { controller?: NvmeController } = {};
+    super(memory, {
+      read32: (offset) => ref.controller!.read(offset, 4),
+      write32: (offset, value) => ref.controller!.write(offset, value, 4),
+      write64: (offset, value) => ref.controller!.write64(offset, value),
+    });
+    this.backend = new MemoryBackend(options.backendSize ?? 1 << 20);
+    this.controller = new NvmeController({
+      dma: this.memory.dma(),
+      interrupts: this.interrupts,
+      log: this.log,
+      serial: 'deadbeef',
+      namespaces: [{ backend: this.backend, logicalBlockSize: options.logicalBlockSize ?? 512 }],
+      ...options,
+    });
+    ref.controller = this.controller;
   }
 }

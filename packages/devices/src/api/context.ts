@@ -4,6 +4,7 @@
  * ({@link detachedContext}) without change.
  */
 import type { PciDevice } from '@vfu/pci';
+import type { DeviceBlockBackend } from '../block-backend';
 import type { CharBackend } from '../chardev/char-backend';
 import { createHostClock } from '../clock';
 import {
@@ -32,6 +33,8 @@ export interface HostContext {
   log?: DeviceLog;
   /** Resolves `chardev=<id>` to a backend the application created (`-chardev ...,id=<id>`). */
   resolveChardev?: (id: string) => CharBackend | undefined;
+  /** Resolves `drive=<node-name>` to a block backend the application opened (`-blockdev`). */
+  resolveBlockdev?: (nodeName: string) => DeviceBlockBackend | undefined;
 }
 
 /** An MSI-X table as a device core uses it: one vector per queue, masking, pending bits. */

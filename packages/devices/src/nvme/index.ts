@@ -8,10 +8,9 @@ export {
   nvmeBarLayout,
 } from './controller';
 export { NvmeNamespace } from './namespace';
+export { nvme, nvmeInterrupts, nvmeProperties } from './nvme';
 export type {
   NvmeBlockBackend,
-  NvmeBlockWriteOptions,
-  NvmeBlockWriteZeroesOptions,
   NvmeDma,
   NvmeInterruptMode,
   NvmeInterrupts,

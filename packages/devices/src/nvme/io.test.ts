@@ -307,10 +307,10 @@ describe('NVMe queues, arbitration and reset', () => {
     await bed.createIoQueuePair(2);
     await bed.run(0, { opcode: NvmeAdminOpcode.SET_FEATURES, cdw10: NvmeFeature.ARBITRATION, cdw11: 0 });
     const order: number[] = [];
-    const readv = bed.backend.readv.bind(bed.backend);
-    bed.backend.readv = (offset, iov) => {
+    const read = bed.backend.read.bind(bed.backend);
+    bed.backend.read = (offset, iov) => {
       order.push(offset / 512);
-      return readv(offset, iov);
+      return read(offset, iov);
     };
     const buf = bed.memory.alloc(PAGE);
     for (let i = 0; i < 3; i++) bed.place(1, rw(NvmeIoOpcode.READ, 100 + i, 1, { prp1: buf }));

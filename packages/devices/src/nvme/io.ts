@@ -52,7 +52,9 @@ function failed(ctx: IoContext, req: NvmeRequest, status: number, message: strin
 
 function errorCode(error: unknown): string | number | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
+  // @vfu/block errors name the errno (`errno: 'EIO'`); Node's fs errors use `code`.
   const e = error as { code?: unknown; errno?: unknown };
+  if (typeof e.errno === 'string') return e.errno;
   if (typeof e.code === 'string') return e.code;
   if (typeof e.errno === 'number') return Math.abs(e.errno);
   return undefined;
@@ -165,23 +167,23 @@ function readWrite(
       if (write) {
         const iov = mapSegments(ctx.dma, segments, false);
         if (iov !== undefined) {
-          await ns.backend.writev(offset, iov, { fua });
+          await ns.backend.write(offset, iov, { fua });
         } else {
           const bounce = new Uint8Array(length);
           if (!(await copyFromGuest(ctx.dma, segments, bounce))) {
             return failed(ctx, req, NvmeStatus.DATA_TRAS_ERROR, 'write data is outside guest memory');
           }
-          await ns.backend.writev(offset, [bounce], { fua });
+          await ns.backend.write(offset, [bounce], { fua });
         }
         ctx.counters.bytesWritten += length;
         ctx.counters.writeCommands++;
       } else {
         const iov = mapSegments(ctx.dma, segments, true);
         if (iov !== undefined) {
-          await ns.backend.readv(offset, iov);
+          await ns.backend.read(offset, iov);
         } else {
           const bounce = new Uint8Array(length);
-          await ns.backend.readv(offset, [bounce]);
+          await ns.backend.read(offset, [bounce]);
           // After a reset the guest memory may belong to someone else: do not write it.
           if (!ctx.isCurrent(req)) return { status: NvmeStatus.CMD_ABORT_REQ };
           if (!(await copyToGuest(ctx.dma, segments, bounce))) {
@@ -277,7 +279,7 @@ function compare(ctx: IoContext, req: NvmeRequest, ns: NvmeNamespace): NvmeResul
     const stored = new Uint8Array(length);
     const given = new Uint8Array(length);
     try {
-      await ns.backend.readv(offset, [stored]);
+      await ns.backend.read(offset, [stored]);
     } catch (e) {
       return { status: backendErrorStatus(e, 'read') };
     }

@@ -4,6 +4,7 @@
  * by plain calls, and under any other harness.
  */
 
+import type { DeviceBlockBackend } from '../block-backend';
 import type { DmaResult } from '../interfaces';
 
 /**
@@ -42,39 +43,11 @@ export interface NvmeInterrupts {
   setIntx(asserted: boolean): void;
 }
 
-/** Options of a block backend write. */
-export interface NvmeBlockWriteOptions {
-  /** Force Unit Access: the data is on stable storage when the write completes. */
-  fua?: boolean;
-}
-
-/** Options of a block backend write-zeroes. */
-export interface NvmeBlockWriteZeroesOptions extends NvmeBlockWriteOptions {
-  /** The range may be deallocated instead of written, as long as it then reads as zeroes. */
-  mayUnmap?: boolean;
-}
-
 /**
- * A block device the namespace stores its data on (the shape of `@vfu/block`'s BlockBackend).
- * Offsets and lengths are in bytes. Failures reject with an error carrying a `code` (`EIO`,
- * `ENOSPC`, `EROFS`...) or a numeric `errno`.
+ * The block backend a namespace stores its data on: the part of `@vfu/block`'s `BlockBackend`
+ * the controller uses (any `BlockBackend` fits).
  */
-export interface NvmeBlockBackend {
-  /** Size in bytes. */
-  readonly size: number;
-  /** Whether writes are refused. */
-  readonly readOnly: boolean;
-  /** Read `sum(iov lengths)` bytes at `offset` into the buffers, in order. */
-  readv(offset: number, iov: readonly Uint8Array[]): Promise<void>;
-  /** Write the buffers, in order, at `offset`. */
-  writev(offset: number, iov: readonly Uint8Array[], options?: NvmeBlockWriteOptions): Promise<void>;
-  /** Make every completed write stable (fdatasync). */
-  flush(): Promise<void>;
-  /** Make `length` bytes at `offset` read as zeroes. */
-  writeZeroes(offset: number, length: number, options?: NvmeBlockWriteZeroesOptions): Promise<void>;
-  /** Deallocate `length` bytes at `offset`; afterwards they read as zeroes. */
-  discard(offset: number, length: number): Promise<void>;
-}
+export type NvmeBlockBackend = DeviceBlockBackend;
 
 /** One namespace: a block backend seen in logical blocks. */
 export interface NvmeNamespaceConfig {
