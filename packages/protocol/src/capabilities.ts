@@ -1,5 +1,6 @@
 import { ProtocolError } from './errors';
 import { HEADER_SIZE } from './header';
+import { dataMessageSize, StructSize } from './sizes';
 
 /**
  * The `capabilities` object of the VERSION JSON, camelCased. Every member is optional; absent
@@ -338,15 +339,17 @@ export interface ReceiveLimits {
  * migration was agreed.
  */
 export function receiveLimits(n: NegotiatedCapabilities): ReceiveLimits {
-  let max = HEADER_SIZE + 16 + n.maxRecvDataXferSize;
+  let max = dataMessageSize(n.maxRecvDataXferSize);
   const bitmap = n.migration?.maxBitmapSize;
   // DEVICE_FEATURE DMA_LOGGING_REPORT reply: 8-byte head, 24-byte range, then the bitmap.
-  if (bitmap !== undefined) max = Math.max(max, HEADER_SIZE + 32 + bitmap);
+  if (bitmap !== undefined) {
+    max = Math.max(max, HEADER_SIZE + StructSize.DeviceFeature + StructSize.DmaLoggingReport + bitmap);
+  }
   return { maxMessageSize: max, maxFdsPerMessage: n.maxRecvFds };
 }
 
 /** Framer limits before VERSION completes: the spec's defaults. */
 export const DEFAULT_RECEIVE_LIMITS: Readonly<ReceiveLimits> = Object.freeze({
-  maxMessageSize: HEADER_SIZE + 16 + CAPABILITY_DEFAULTS.maxDataXferSize,
+  maxMessageSize: dataMessageSize(CAPABILITY_DEFAULTS.maxDataXferSize),
   maxFdsPerMessage: CAPABILITY_DEFAULTS.maxMsgFds,
 });

@@ -317,3 +317,22 @@ export function encodeErrorReply(
   const reply = errorReplyFor(header, error);
   return reply === undefined ? undefined : encodeMessage(reply, dest);
 }
+
+/**
+ * The payload (no header) of a `command` request carrying `body`: what a transport sends after
+ * the header it builds itself. Throws ProtocolError (`bad-value`) for a field out of range.
+ */
+export function encodeRequestPayload<C extends Command>(command: C, body: RequestOf<C>): Uint8Array {
+  const codec = COMMAND_CODECS[command] as unknown as CommandCodec<RequestOf<C>, ReplyOf<C>>;
+  const out = new Uint8Array(codec.requestSize(body));
+  codec.encodeRequest(new PayloadWriter(out, new DataView(out.buffer), 0, codec.name, 'request'), body);
+  return out;
+}
+
+/** The payload (no header) of a successful `command` reply carrying `body`. */
+export function encodeReplyPayload<C extends Command>(command: C, body: ReplyOf<C>): Uint8Array {
+  const codec = COMMAND_CODECS[command] as unknown as CommandCodec<RequestOf<C>, ReplyOf<C>>;
+  const out = new Uint8Array(codec.replySize(body));
+  codec.encodeReply(new PayloadWriter(out, new DataView(out.buffer), 0, codec.name, 'reply'), body);
+  return out;
+}

@@ -15,13 +15,18 @@ export const Errno = {
   EEXIST: 17,
   ENODEV: 19,
   EINVAL: 22,
+  EMFILE: 24,
   ENOSPC: 28,
+  EPIPE: 32,
   ERANGE: 34,
   ENOSYS: 38,
   EPROTO: 71,
   /** Also EOPNOTSUPP on Linux. */
   ENOTSUP: 95,
+  EADDRINUSE: 98,
+  ECONNRESET: 104,
   ETIMEDOUT: 110,
+  ECONNREFUSED: 111,
 } as const;
 
 /** Name of an errno value in {@link Errno}, or `errno <n>` for others. */

@@ -24,6 +24,8 @@ export {
   type ErrorReplyMessage,
   encodeErrorReply,
   encodeMessage,
+  encodeReplyPayload,
+  encodeRequestPayload,
   errorReplyFor,
   type Message,
   messageSize,
@@ -114,3 +116,4 @@ export { describe, type MessageDescription } from './describe';
 // Errors, header, framer and receive limits: the `@vfu/protocol/framing` entry, whole.
 export * from './framing';
 export { dirtyBitmapSize, isPageDirty, migrationPath, setPageDirty } from './migration';
+export { dataMessageSize, REGION_WRITE_MULTI_MAX_ENTRIES, StructSize } from './sizes';
