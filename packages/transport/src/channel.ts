@@ -1,53 +1,26 @@
 import { EventEmitter } from 'node:events';
 import {
-  commandName,
+  type Command,
   DEFAULT_RECEIVE_LIMITS,
   Errno,
   encodeHeader,
-  type FramedMessage,
   type FramerEvent,
   type FramerLimits,
   HEADER_SIZE,
-  isProtocolError,
-  MessageFramer,
   type MessageHeader,
+  type RequestOf,
 } from '@vfu/protocol';
-import { closeFdsQuietly, type FdLike, isSysError, OwnedFd, type UnixSocket } from '@vfu/sys';
+import { closeFdsQuietly, type FdLike, type UnixSocket } from '@vfu/sys';
 import { TransportError } from './errors';
+import { MessageReader, type MessageSink, type MessageSource } from './message-reader';
+import { type Pending, PendingRequests } from './pending-requests';
+import { type ChannelMessage, describeCommand, ReceivedMessage } from './received-message';
+import { type Payload, type ReplyBody, type RequestHandler, RequestPump } from './request-pump';
+import { type CallReply, decodeCallReply, type ReplyDecodeOptions, requestPayload } from './typed-call';
+import { type MessageWriter, WriteQueue } from './write-queue';
 
-/** Message bytes: one array, or several gathered into one message without copying. */
-export type Payload = Uint8Array | readonly Uint8Array[];
-
-/**
- * A received message. `payload` is a view onto a buffer allocated for this message alone, so it
- * stays valid as long as you keep it.
- *
- * fd ownership: the fds in `fds` belong to the channel until you call `takeFds()`.
- * - A request given to a handler: fds not taken by the time the handler settles are closed.
- * - A reply returned by `request()`: the fds belong to the caller from then on (at most the
- *   `acceptFds` the request allowed); use `takeFds()` to get owning objects, or close them.
- */
-export interface ChannelMessage extends FramedMessage {
-  /** Takes ownership of the received fds (idempotent: later calls return an empty array). */
-  takeFds(): OwnedFd[];
-}
-
-/** What a request handler answers: payload and fds of the reply (both optional). */
-export interface ReplyBody {
-  payload?: Payload;
-  /** Sent with the reply; the caller keeps its own copies and may close them once sent. */
-  fds?: readonly FdLike[];
-}
-
-/**
- * Handles one incoming command. Return the reply (or nothing for an empty reply); throw a
- * ProtocolError (or anything with a positive `errno`) to send an error reply with that errno.
- * Anything else thrown becomes an EIO error reply and a `warning` event (HANDLER_FAILED).
- * For No_reply commands the result is ignored.
- */
-export type RequestHandler = (
-  request: ChannelMessage,
-) => ReplyBody | undefined | Promise<ReplyBody | undefined>;
+export type { ChannelMessage } from './received-message';
+export type { Payload, ReplyBody, RequestHandler } from './request-pump';
 
 /** Options for {@link Channel.request}. */
 export interface RequestOptions {
@@ -60,6 +33,9 @@ export interface RequestOptions {
   /** Fails the request with ABORTED when aborted; a late reply is then dropped. */
   signal?: AbortSignal;
 }
+
+/** Options for {@link Channel.call}: those of a request, plus reply decoding limits. */
+export interface CallOptions extends RequestOptions, ReplyDecodeOptions {}
 
 /** Options for {@link Channel.post}. */
 export interface PostOptions {
@@ -87,8 +63,13 @@ export interface ChannelOptions {
   requestTimeoutMs?: number;
   /** Queued outgoing bytes above which `writableNeedDrain` is true until 'drain' (default 1 MiB). */
   writeHighWaterMark?: number;
-  /** Queued outgoing bytes beyond which sends fail with WRITE_QUEUE_FULL (default 64 MiB). */
+  /**
+   * Most bytes queued for a peer that does not read (default 64 MiB). A command of ours beyond it
+   * fails with WRITE_QUEUE_FULL; a reply beyond it closes the channel with WRITE_QUEUE_FULL.
+   */
   maxWriteQueueBytes?: number;
+  /** Most messages queued for a peer that does not read (default 4096); as `maxWriteQueueBytes`. */
+  maxWriteQueueMessages?: number;
   /**
    * Run request handlers one at a time in arrival order, as vfio-user requires of a server
    * (default true). Replies are always processed at once, so a handler may await its own requests.
@@ -96,6 +77,17 @@ export interface ChannelOptions {
   serializeRequests?: boolean;
   /** Incoming requests buffered behind a busy handler before reading pauses (default 1024). */
   maxQueuedRequests?: number;
+  /**
+   * A message that has started to arrive must be complete within this many ms, or the channel
+   * closes with TIMEOUT (default 10000; 0 = never): a peer that sends half a header and stalls
+   * does not hold the connection for good.
+   */
+  messageTimeoutMs?: number;
+  /**
+   * Most received fds the channel holds at once for messages not yet handled (default 256).
+   * fds beyond it are closed on receipt and their message is refused with EMFILE.
+   */
+  maxHeldFds?: number;
 }
 
 /** Events of a {@link Channel}. */
@@ -110,62 +102,16 @@ export interface ChannelEvents {
   drain: [];
 }
 
-const DEFAULT_TIMEOUT_MS = 5000;
-const SKIP_CHUNK = 64 * 1024;
-/** Messages read per readiness callback before yielding to the rest of the event loop. */
-const READ_BURST = 128;
-
-interface Pending {
-  command: number;
-  acceptFds: number;
-  resolve(message: ChannelMessage): void;
-  reject(error: TransportError): void;
-  /** performance.now() after which the request fails with TIMEOUT (Infinity: never). */
-  deadline: number;
-  timeoutMs: number;
-  cleanup: (() => void) | undefined;
-}
-
-interface Outgoing {
-  parts: Uint8Array[];
-  total: number;
-  written: number;
-  /** Raw fds still to send with the first byte; owned (dups) when `ownsFds`. */
-  fds: number[];
-  ownsFds: boolean;
-  resolve(): void;
-  reject(error: TransportError): void;
-}
-
-class ReceivedMessage implements ChannelMessage {
-  readonly header: MessageHeader;
-  readonly payload: Uint8Array;
-  readonly fds: number[];
-  #taken = false;
-
-  constructor(message: FramedMessage) {
-    this.header = message.header;
-    this.payload = message.payload;
-    this.fds = message.fds;
-  }
-
-  takeFds(): OwnedFd[] {
-    if (this.#taken) return [];
-    this.#taken = true;
-    return OwnedFd.adoptAll(this.fds);
-  }
-
-  /** Closes fds nobody took. */
-  closeUntaken(): void {
-    if (this.#taken) return;
-    this.#taken = true;
-    closeFdsQuietly(this.fds);
-  }
-}
-
-function describeCommand(command: number): string {
-  return commandName(command) ?? `command ${command}`;
-}
+/** Defaults of the {@link ChannelOptions} caps. */
+export const CHANNEL_DEFAULTS = Object.freeze({
+  requestTimeoutMs: 5000,
+  writeHighWaterMark: 1024 * 1024,
+  maxWriteQueueBytes: 64 * 1024 * 1024,
+  maxWriteQueueMessages: 4096,
+  maxQueuedRequests: 1024,
+  messageTimeoutMs: 10_000,
+  maxHeldFds: 256,
+});
 
 function partsOf(payload: Payload | undefined): Uint8Array[] {
   if (payload === undefined) return [];
@@ -178,12 +124,11 @@ function rawFds(fds: readonly FdLike[] | undefined): number[] {
   return fds.map((fd) => (typeof fd === 'number' ? fd : fd.fd));
 }
 
-/** errno for an error reply from whatever a handler threw. */
-function errnoOf(error: unknown): number | undefined {
-  if (isProtocolError(error)) return error.errno;
-  const errno = (error as { errno?: unknown } | null)?.errno;
-  if (typeof errno === 'number' && Number.isInteger(errno) && errno > 0 && errno < 4096) return errno;
-  return undefined;
+function checkCount(value: number, name: string, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new TransportError('INVALID_ARGUMENT', `${name} must be an integer >= ${min}, got ${value}`);
+  }
+  return value;
 }
 
 /**
@@ -191,44 +136,21 @@ function errnoOf(error: unknown): number | undefined {
  * fds in both directions, replies matched to requests by message id, requests from the peer
  * handed to a handler, limits enforced before anything is buffered.
  *
- * Reading is message-exact: the channel reads the 16-byte header, then exactly the body, so a
- * read never spans two messages and fds are attributed to the message they were sent with (the
- * kernel may otherwise deliver one message's tail together with the next one's fds).
+ * The channel composes four parts: a {@link MessageSource} (the reader, message-exact over the
+ * socket), a {@link WriteQueue} over a {@link MessageWriter} (the socket), the pending requests
+ * and the request pump. Reader and writer are interfaces so that a native message loop can
+ * replace them without touching the rest.
  */
 export class Channel extends EventEmitter<ChannelEvents> {
   readonly #socket: UnixSocket;
-  readonly #framer: MessageFramer;
+  readonly #reader: MessageReader;
+  readonly #writes: WriteQueue;
+  readonly #pending = new PendingRequests<ChannelMessage>();
+  readonly #pump: RequestPump;
+  readonly #sink: MessageSink;
   #receiveLimits: FramerLimits;
   #sendLimits: FramerLimits;
   readonly #requestTimeoutMs: number;
-  readonly #highWaterMark: number;
-  readonly #maxWriteQueueBytes: number;
-  readonly #serialize: boolean;
-  readonly #maxQueuedRequests: number;
-
-  readonly #pending = new Map<number, Pending>();
-  /** Ids of requests that timed out or were aborted: their late replies are dropped quietly. */
-  readonly #abandoned = new Set<number>();
-  #nextMsgId = 1;
-  #timeoutTimer: ReturnType<typeof setTimeout> | undefined;
-  #timeoutAt = Number.POSITIVE_INFINITY;
-
-  readonly #writeQueue: Outgoing[] = [];
-  #queuedBytes = 0;
-  #needDrain = false;
-
-  #handler: RequestHandler | undefined;
-  readonly #requestQueue: ReceivedMessage[] = [];
-  #handling = false;
-  #readPaused = false;
-
-  // Message-exact read state.
-  #header = new Uint8Array(HEADER_SIZE);
-  #headerFilled = 0;
-  #body: Uint8Array | undefined;
-  #bodyFilled = 0;
-  #skipRemaining = 0;
-  #bodyFds: number[] = [];
 
   #closing: Promise<void> | undefined;
   /** Resolves `#closing` once the socket is closed. */
@@ -238,16 +160,65 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Wraps a connected socket; the channel owns it from now on. */
   constructor(socket: UnixSocket, options: ChannelOptions = {}) {
     super();
+    const d = CHANNEL_DEFAULTS;
     this.#socket = socket;
     this.#receiveLimits = { ...(options.receiveLimits ?? DEFAULT_RECEIVE_LIMITS) };
     this.#sendLimits = { ...(options.sendLimits ?? DEFAULT_RECEIVE_LIMITS) };
-    this.#framer = newFramer(this.#receiveLimits);
-    this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.#highWaterMark = options.writeHighWaterMark ?? 1024 * 1024;
-    this.#maxWriteQueueBytes = options.maxWriteQueueBytes ?? 64 * 1024 * 1024;
-    this.#serialize = options.serializeRequests ?? true;
-    this.#maxQueuedRequests = options.maxQueuedRequests ?? 1024;
-    socket.onReadable(() => this.#onReadable());
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? d.requestTimeoutMs;
+    const maxHeldFds = checkCount(options.maxHeldFds ?? d.maxHeldFds, 'maxHeldFds', 0);
+    try {
+      this.#reader = new MessageReader(socket, this.#receiveLimits, {
+        messageTimeoutMs: checkCount(options.messageTimeoutMs ?? d.messageTimeoutMs, 'messageTimeoutMs', 0),
+        maxHeldFds,
+        heldElsewhere: () => this.#pump.heldFds,
+      });
+    } catch (cause) {
+      throw new TransportError('INVALID_ARGUMENT', `bad receive limits: ${(cause as Error).message}`, {
+        cause,
+      });
+    }
+    const writer: MessageWriter = socket;
+    const self = this;
+    this.#writes = new WriteQueue(
+      writer,
+      {
+        highWaterMark: options.writeHighWaterMark ?? d.writeHighWaterMark,
+        maxBytes: checkCount(options.maxWriteQueueBytes ?? d.maxWriteQueueBytes, 'maxWriteQueueBytes', 0),
+        maxMessages: checkCount(
+          options.maxWriteQueueMessages ?? d.maxWriteQueueMessages,
+          'maxWriteQueueMessages',
+          1,
+        ),
+      },
+      {
+        drain: () => this.emit('drain'),
+        empty: () => {
+          if (this.#closing) this.#destroy(undefined);
+        },
+        failed: (error) => this.#destroy(error),
+      },
+    );
+    this.#pump = new RequestPump(
+      {
+        reply: (header, reply) => this.#reply(header, reply),
+        errorReply: (header, errno) => this.#sendErrorReply(header, errno),
+        warning: (error) => this.emit('warning', error),
+        pauseReading: (paused) => this.#reader.setSink(paused ? null : this.#sink),
+        get closed() {
+          return self.closed;
+        },
+      },
+      {
+        serialize: options.serializeRequests ?? true,
+        maxQueued: options.maxQueuedRequests ?? d.maxQueuedRequests,
+      },
+    );
+    this.#sink = {
+      event: (event) => this.#onEvent(event),
+      end: (error) => this.#destroy(error),
+      warning: (error) => this.emit('warning', error),
+    };
+    this.#reader.setSink(this.#sink);
   }
 
   /** True once closed (locally or by the peer); every later operation fails with CLOSED. */
@@ -262,12 +233,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** Bytes queued for writing because the socket was full. */
   get writableLength(): number {
-    return this.#queuedBytes;
+    return this.#writes.bytes;
+  }
+
+  /** Messages queued for writing because the socket was full. */
+  get writableMessages(): number {
+    return this.#writes.length;
   }
 
   /** True while more than `writeHighWaterMark` bytes are queued; wait for 'drain'. */
   get writableNeedDrain(): boolean {
-    return this.#needDrain;
+    return this.#writes.needDrain;
   }
 
   /** Limits enforced on received messages. */
@@ -283,7 +259,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   /** Replaces the receive limits (after VERSION negotiation); they apply from the next message. */
   setReceiveLimits(limits: FramerLimits): void {
     try {
-      this.#framer.setLimits(limits);
+      this.#reader.setLimits(limits);
     } catch (cause) {
       throw new TransportError('INVALID_ARGUMENT', `bad receive limits: ${(cause as Error).message}`, {
         cause,
@@ -308,8 +284,32 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   /** Sets (or with null removes) the handler of incoming commands. */
   onRequest(handler: RequestHandler | null): void {
-    this.#handler = handler ?? undefined;
-    this.#pumpRequests();
+    this.#pump.setHandler(handler ?? undefined);
+  }
+
+  /**
+   * Sends `command` with `body` encoded by the command's codec and resolves with the decoded
+   * reply, typed for that command. Fails as {@link request} does, with INVALID_ARGUMENT for a
+   * body that does not encode and PROTOCOL_VIOLATION for a reply that does not decode.
+   */
+  async call<C extends Command>(
+    command: C,
+    body: RequestOf<C>,
+    options: CallOptions = {},
+  ): Promise<CallReply<C>> {
+    const reply = await this.request(command, requestPayload(command, body), options);
+    return decodeCallReply(command, reply, options);
+  }
+
+  /** {@link post} with `body` encoded by the command's codec (a No_reply command). */
+  callNoReply<C extends Command>(command: C, body: RequestOf<C>, options: PostOptions = {}): Promise<void> {
+    let payload: Uint8Array;
+    try {
+      payload = requestPayload(command, body);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.post(command, payload, options);
   }
 
   /**
@@ -319,7 +319,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   request(command: number, payload?: Payload, options: RequestOptions = {}): Promise<ChannelMessage> {
     if (this.closed) return Promise.reject(this.#closedError(command));
-    const msgId = this.#allocateMsgId();
+    const msgId = this.#pending.allocateMsgId();
     if (msgId === undefined) {
       return Promise.reject(
         new TransportError('TOO_MANY_PENDING', 'every message id is in use by an outstanding request', {
@@ -339,7 +339,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     // A request that cannot even be queued fails alone; nothing is pending for it.
     if (sent instanceof TransportError) return Promise.reject(sent);
     return new Promise<ChannelMessage>((resolve, reject) => {
-      const pending: Pending = {
+      const pending: Pending<ChannelMessage> = {
         command,
         acceptFds: options.acceptFds ?? 0,
         resolve,
@@ -349,18 +349,13 @@ export class Channel extends EventEmitter<ChannelEvents> {
         cleanup: undefined,
       };
       sent.catch((error: TransportError) => {
-        if (this.#settle(msgId, pending)) pending.reject(error);
+        if (this.#pending.settle(msgId, pending)) pending.reject(error);
       });
-      this.#pending.set(msgId, pending);
-      this.#abandoned.delete(msgId);
-      if (pending.timeoutMs > 0) {
-        pending.deadline = performance.now() + pending.timeoutMs;
-        this.#armTimeouts(pending.deadline);
-      }
+      this.#pending.add(msgId, pending);
       const signal = options.signal;
       if (signal) {
         const onAbort = () => {
-          this.#abandon(msgId, pending);
+          this.#pending.abandon(msgId, pending);
           pending.reject(
             new TransportError('ABORTED', `${describeCommand(command)} (msg_id ${msgId}) aborted`, {
               command,
@@ -381,7 +376,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
    */
   post(command: number, payload?: Payload, options: PostOptions = {}): Promise<void> {
     if (this.closed) return Promise.reject(this.#closedError(command));
-    const msgId = this.#allocateMsgId() ?? this.#nextMsgId;
+    const msgId = this.#pending.anyMsgId();
     const sent = this.#send({ msgId, command, type: 'command', noReply: true }, payload, options.fds);
     return sent instanceof TransportError ? Promise.reject(sent) : sent;
   }
@@ -406,9 +401,9 @@ export class Channel extends EventEmitter<ChannelEvents> {
     this.#closing = new Promise<void>((resolve) => {
       this.#closed = resolve;
     });
-    this.#socket.onReadable(null);
-    this.#failPending(() => new TransportError('CLOSED', 'channel closed before the reply arrived'));
-    if (this.#writeQueue.length === 0) this.#destroy(undefined);
+    this.#reader.setSink(null);
+    this.#pending.failAll(() => new TransportError('CLOSED', 'channel closed before the reply arrived'));
+    if (this.#writes.length === 0) this.#destroy(undefined);
     return this.#closing;
   }
 
@@ -430,8 +425,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
   // ---- sending -------------------------------------------------------------------------------
 
   /**
-   * Queues one message. Problems found before anything is written come back as a TransportError
-   * (not a rejected promise) so callers can fail just that operation.
+   * Sends or queues one message. Problems found before anything is written come back as a
+   * TransportError (not a rejected promise) so callers can fail just that operation.
    */
   #send(
     header: RawHeader,
@@ -469,173 +464,57 @@ export class Channel extends EventEmitter<ChannelEvents> {
     } catch (cause) {
       return new TransportError('INVALID_ARGUMENT', `bad header: ${String(cause)}`, { ...ctx, cause });
     }
-    const out: Omit<Outgoing, 'resolve' | 'reject'> = {
-      parts: [head, ...parts],
-      total: msgSize,
-      written: 0,
-      fds: raw,
-      ownsFds: false,
-    };
-    if (this.#writeQueue.length === 0) {
-      // Fast path: straight to the kernel, no queue, no fd duplication.
-      try {
-        out.written = this.#socket.sendmsg(out.parts, raw);
-      } catch (cause) {
-        // EBADF here names one of the caller's fds (the socket is ours and open): nothing was
-        // sent, so only this message fails.
-        if (isSysError(cause) && cause.errno === 9) {
-          return new TransportError('INVALID_ARGUMENT', 'an fd to send is not open', {
-            ...ctx,
-            errno: 9,
-            cause,
-          });
-        }
-        const error = this.#writeFailed(cause, ctx);
-        this.#destroy(error);
-        return error;
-      }
-      if (out.written === out.total) return Promise.resolve();
-      if (out.written > 0) out.fds = [];
-    }
-    if (this.#queuedBytes + (out.total - out.written) > this.#maxWriteQueueBytes && out.written === 0) {
-      return new TransportError(
-        'WRITE_QUEUE_FULL',
-        `write queue holds ${this.#queuedBytes} bytes; the peer is not reading`,
-        ctx,
-      );
-    }
-    if (out.fds.length > 0) {
-      // The caller may close its fds as soon as we return: queue our own duplicates.
-      const dups: number[] = [];
-      try {
-        for (const fd of out.fds) dups.push(new OwnedFd(fd).dup().release());
-      } catch (cause) {
-        closeFdsQuietly(dups);
-        return new TransportError('SOCKET_ERROR', 'could not duplicate an fd to send', { ...ctx, cause });
-      }
-      out.fds = dups;
-      out.ownsFds = true;
-    }
-    return new Promise<void>((resolve, reject) => {
-      this.#writeQueue.push({ ...out, resolve, reject });
-      this.#queuedBytes += out.total - out.written;
-      if (this.#queuedBytes > this.#highWaterMark) this.#needDrain = true;
-      if (this.#writeQueue.length === 1) this.#socket.onWritable(() => this.#flush());
-    });
+    const sent = this.#writes.send(ctx, [head, ...parts], msgSize, raw);
+    if (sent instanceof Promise) return sent;
+    if (sent.fatal) this.#destroy(sent.error);
+    return sent.error;
   }
 
-  #flush(): void {
-    while (this.#writeQueue.length > 0) {
-      const out = this.#writeQueue[0]!;
-      const parts = remainingParts(out.parts, out.written);
-      let n: number;
-      try {
-        n = this.#socket.sendmsg(parts, out.fds);
-      } catch (cause) {
-        this.#destroy(this.#writeFailed(cause, {}));
+  #reply(header: MessageHeader, reply: ReplyBody | undefined): void {
+    if (this.closed) return;
+    const replyHeader: RawHeader = { msgId: header.msgId, command: header.command, type: 'reply' };
+    const sent = this.#send(replyHeader, reply?.payload, reply?.fds);
+    if (sent instanceof TransportError) {
+      if (sent.code === 'WRITE_QUEUE_FULL') {
+        // The peer keeps sending and does not read its replies: it goes, before the queue grows.
+        this.#destroy(
+          new TransportError('WRITE_QUEUE_FULL', `peer does not read its replies: ${sent.message}`, {
+            command: header.command,
+            msgId: header.msgId,
+          }),
+        );
         return;
       }
-      if (n === 0) return;
-      if (out.fds.length > 0) {
-        if (out.ownsFds) closeFdsQuietly(out.fds);
-        out.fds = [];
+      this.emit('warning', sent);
+      if (!this.closed) {
+        this.#sendErrorReply(header, sent.code === 'LIMIT_EXCEEDED' ? Errno.E2BIG : Errno.EINVAL);
       }
-      out.written += n;
-      this.#queuedBytes -= n;
-      if (out.written < out.total) return;
-      this.#writeQueue.shift();
-      out.resolve();
+      return;
     }
-    this.#socket.onWritable(null);
-    if (this.#needDrain) {
-      this.#needDrain = false;
-      this.emit('drain');
-    }
-    if (this.#closing) this.#destroy(undefined);
+    // A failure later means the channel is going down, and its 'close' event says why.
+    sent.catch(() => {});
   }
 
-  #writeFailed(cause: unknown, ctx: { command?: number; msgId?: number }): TransportError {
-    const errno = isSysError(cause) ? cause.errno : undefined;
-    const peerGone = errno === 32 /* EPIPE */ || errno === 104; /* ECONNRESET */
-    return new TransportError(
-      peerGone ? 'PEER_CLOSED' : 'SOCKET_ERROR',
-      peerGone ? 'peer closed the connection' : `socket write failed: ${String(cause)}`,
-      { ...ctx, ...(errno === undefined ? {} : { errno }), cause },
+  #sendErrorReply(header: MessageHeader, errno: number): void {
+    if (this.closed) return;
+    const sent = this.#send(
+      { msgId: header.msgId, command: header.command, type: 'reply', error: true, errorNo: errno },
+      undefined,
+      undefined,
     );
-  }
-
-  #allocateMsgId(): number | undefined {
-    for (let tries = 0; tries <= 0xffff; tries++) {
-      const id = this.#nextMsgId;
-      this.#nextMsgId = (this.#nextMsgId + 1) & 0xffff;
-      if (!this.#pending.has(id) && (!this.#abandoned.has(id) || tries > 0x7fff)) return id;
-    }
-    return undefined;
-  }
-
-  #settle(msgId: number, pending: Pending): Pending | undefined {
-    if (this.#pending.get(msgId) !== pending) return undefined;
-    this.#pending.delete(msgId);
-
-    pending.cleanup?.();
-    return pending;
-  }
-
-  #abandon(msgId: number, pending: Pending): void {
-    if (this.#settle(msgId, pending)) this.#abandoned.add(msgId);
-  }
-
-  /**
-   * One timer per channel for all request timeouts (a timer per request costs more than the round
-   * trip itself): armed for the earliest deadline, it fails what has expired and re-arms.
-   */
-  #armTimeouts(deadline: number): void {
-    if (this.#timeoutTimer !== undefined && this.#timeoutAt <= deadline) return;
-    clearTimeout(this.#timeoutTimer);
-    this.#timeoutAt = deadline;
-    this.#timeoutTimer = setTimeout(() => this.#expireRequests(), Math.max(0, deadline - performance.now()));
-    this.#timeoutTimer.unref();
-  }
-
-  #expireRequests(): void {
-    this.#timeoutTimer = undefined;
-    const now = performance.now();
-    let next = Number.POSITIVE_INFINITY;
-    for (const [msgId, pending] of [...this.#pending]) {
-      if (pending.deadline <= now) {
-        this.#abandon(msgId, pending);
-        const { command, timeoutMs } = pending;
-        pending.reject(
-          new TransportError(
-            'TIMEOUT',
-            `no reply to ${describeCommand(command)} (msg_id ${msgId}) within ${timeoutMs} ms`,
-            { command, msgId, errno: Errno.ETIMEDOUT },
-          ),
+    if (sent instanceof TransportError) {
+      if (sent.code === 'WRITE_QUEUE_FULL') {
+        this.#destroy(
+          new TransportError('WRITE_QUEUE_FULL', `peer does not read its replies: ${sent.message}`, {
+            command: header.command,
+            msgId: header.msgId,
+          }),
         );
-      } else if (pending.deadline < next) {
-        next = pending.deadline;
       }
+      return;
     }
-    if (next !== Number.POSITIVE_INFINITY && !this.#destroyed) this.#armTimeouts(next);
-  }
-
-  #failPending(makeError: (p: Pending, msgId: number) => TransportError): void {
-    for (const [msgId, pending] of [...this.#pending]) {
-      this.#settle(msgId, pending);
-      const error = makeError(pending, msgId);
-      pending.reject(
-        new TransportError(
-          error.code,
-          `${describeCommand(pending.command)} (msg_id ${msgId}): ${error.message}`,
-          {
-            command: pending.command,
-            msgId,
-            ...(error.errno === undefined ? {} : { errno: error.errno }),
-            cause: error.cause ?? error,
-          },
-        ),
-      );
-    }
+    // Only fails when the channel is going down; 'close' reports that.
+    sent.catch(() => {});
   }
 
   #closedError(command?: number, msgId?: number): TransportError {
@@ -647,112 +526,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
 
   // ---- receiving -----------------------------------------------------------------------------
 
-  #onReadable(): void {
-    for (let burst = 0; burst < READ_BURST && !this.#destroyed && !this.#readPaused; ) {
-      const target = this.#readTarget();
-      let chunk: ReturnType<UnixSocket['recvmsg']>;
-      try {
-        // One more than allowed, so an excess reaches the framer and is reported, not hidden.
-        chunk = this.#socket.recvmsg(target, this.#receiveLimits.maxFdsPerMessage + 1);
-      } catch (cause) {
-        const code = isSysError(cause) && cause.errno === 104 ? 'PEER_CLOSED' : 'SOCKET_ERROR';
-        this.#destroy(new TransportError(code, `socket read failed: ${String(cause)}`, { cause }));
-        return;
-      }
-      if (chunk === null) return;
-      if (chunk.bytes === 0) {
-        const midMessage = this.#headerFilled > 0 || this.#body !== undefined || this.#skipRemaining > 0;
-        this.#destroy(
-          new TransportError(
-            'PEER_CLOSED',
-            midMessage
-              ? 'peer closed the connection in the middle of a message'
-              : 'peer closed the connection',
-          ),
-        );
-        return;
-      }
-      const fds = chunk.fds.map((fd) => fd.release());
-      if (chunk.droppedFds > 0) {
-        this.emit(
-          'warning',
-          new TransportError(
-            'PROTOCOL_VIOLATION',
-            `closed ${chunk.droppedFds} fds beyond the per-message limit`,
-          ),
-        );
-      }
-      this.#consume(target, chunk.bytes, fds);
-      burst++;
-      // A short read means the socket is drained; the level-triggered poll calls again when not.
-      if (chunk.bytes < target.byteLength) return;
-    }
-  }
-
-  /** Where the next read goes: the rest of the header, of the body, or a skip buffer. */
-  #readTarget(): Uint8Array {
-    if (this.#skipRemaining > 0) return new Uint8Array(Math.min(this.#skipRemaining, SKIP_CHUNK));
-    if (this.#body !== undefined) return this.#body.subarray(this.#bodyFilled);
-    return this.#header.subarray(this.#headerFilled);
-  }
-
-  /** Accounts for `n` bytes just read into `target`. */
-  #consume(target: Uint8Array, n: number, fds: number[]): void {
-    if (this.#skipRemaining > 0) {
-      // Skipping an oversize body: the framer discards these bytes as they come.
-      this.#skipRemaining -= n;
-      this.#pushToFramer(target.subarray(0, n), fds);
-      return;
-    }
-    if (this.#body === undefined) {
-      this.#headerFilled += n;
-      if (fds.length > 0) this.#bodyFds.push(...fds);
-      if (this.#headerFilled < HEADER_SIZE) return;
-      const header = this.#header;
-      const msgSize = new DataView(header.buffer, header.byteOffset, HEADER_SIZE).getUint32(4, true);
-      const bodySize = msgSize - HEADER_SIZE;
-      if (bodySize <= 0 || msgSize > this.#receiveLimits.maxMessageSize) {
-        // Header-only, malformed, or oversize: the framer decides; oversize bodies are skipped.
-        this.#pushToFramer(header, this.#takeBodyFds());
-        this.#resetHeader();
-        this.#skipRemaining = Math.max(0, bodySize);
-        return;
-      }
-      this.#body = new Uint8Array(bodySize);
-      this.#bodyFilled = 0;
-      return;
-    }
-    this.#bodyFilled += n;
-    if (fds.length > 0) this.#bodyFds.push(...fds);
-    if (this.#bodyFilled < this.#body.byteLength) return;
-    const body = this.#body;
-    this.#body = undefined;
-    // Header and body go in together so the framer returns the body itself as the payload.
-    this.#pushToFramer(this.#header, this.#takeBodyFds(), body);
-    this.#resetHeader();
-  }
-
-  #takeBodyFds(): number[] {
-    const fds = this.#bodyFds;
-    this.#bodyFds = [];
-    return fds;
-  }
-
-  #resetHeader(): void {
-    this.#header = new Uint8Array(HEADER_SIZE);
-    this.#headerFilled = 0;
-  }
-
-  #pushToFramer(chunk: Uint8Array, fds: number[], body?: Uint8Array): void {
-    this.#framer.push(chunk, fds);
-    if (body !== undefined) this.#framer.push(body);
-    for (let event = this.#framer.next(); event !== undefined; event = this.#framer.next()) {
-      this.#onFramerEvent(event);
-      if (this.#destroyed) return;
-    }
-  }
-
-  #onFramerEvent(event: FramerEvent): void {
+  #onEvent(event: FramerEvent): void {
     if (event.kind === 'error') {
       closeFdsQuietly(event.fds);
       const { error, header } = event;
@@ -772,7 +546,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
         this.#sendErrorReply(header, error.errno);
       } else if (header?.type === 'reply') {
         const pending = this.#pending.get(header.msgId);
-        if (pending && this.#settle(header.msgId, pending)) pending.reject(violation);
+        if (pending && this.#pending.settle(header.msgId, pending)) pending.reject(violation);
       }
       if (!event.resync) {
         this.#destroy(violation);
@@ -783,7 +557,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     }
     const message = new ReceivedMessage(event.message);
     if (message.header.type === 'reply') this.#onReply(message);
-    else this.#onCommand(message);
+    else this.#pump.push(message);
   }
 
   #onReply(message: ReceivedMessage): void {
@@ -791,7 +565,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     const pending = this.#pending.get(msgId);
     if (!pending) {
       message.closeUntaken();
-      if (this.#abandoned.delete(msgId)) return;
+      if (this.#pending.wasAbandoned(msgId)) return;
       this.emit(
         'warning',
         new TransportError(
@@ -805,7 +579,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
       );
       return;
     }
-    this.#settle(msgId, pending);
+    this.#pending.settle(msgId, pending);
     const ctx = { command: pending.command, msgId };
     if (command !== pending.command) {
       message.closeUntaken();
@@ -826,7 +600,10 @@ export class Channel extends EventEmitter<ChannelEvents> {
         new TransportError(
           'ERROR_REPLY',
           `${describeCommand(pending.command)} (msg_id ${msgId}) failed: errno ${errno}`,
-          { ...ctx, errno },
+          {
+            ...ctx,
+            errno,
+          },
         ),
       );
       return;
@@ -845,146 +622,17 @@ export class Channel extends EventEmitter<ChannelEvents> {
     pending.resolve(message);
   }
 
-  #onCommand(message: ReceivedMessage): void {
-    if (!this.#handler) {
-      const { command, msgId, noReply } = message.header;
-      message.closeUntaken();
-      this.emit(
-        'warning',
-        new TransportError(
-          'HANDLER_FAILED',
-          `no request handler for ${describeCommand(command)} (msg_id ${msgId})`,
-          {
-            command,
-            msgId,
-            errno: Errno.EINVAL,
-          },
-        ),
-      );
-      if (!noReply) this.#sendErrorReply(message.header, Errno.EINVAL);
-      return;
-    }
-    this.#requestQueue.push(message);
-    if (this.#requestQueue.length >= this.#maxQueuedRequests && !this.#readPaused) {
-      // Backpressure towards the peer: stop reading until the handler catches up.
-      this.#readPaused = true;
-      this.#socket.onReadable(null);
-    }
-    this.#pumpRequests();
-  }
-
-  #pumpRequests(): void {
-    while (this.#handler && this.#requestQueue.length > 0 && !(this.#serialize && this.#handling)) {
-      if (this.#destroyed) return;
-      const message = this.#requestQueue.shift()!;
-      if (this.#readPaused && this.#requestQueue.length <= this.#maxQueuedRequests / 2) {
-        this.#readPaused = false;
-        this.#socket.onReadable(() => this.#onReadable());
-      }
-      const running = this.#dispatch(this.#handler, message);
-      if (running && this.#serialize) {
-        // An async handler: the next request waits for it to settle.
-        this.#handling = true;
-        void running.then(() => {
-          this.#handling = false;
-          this.#pumpRequests();
-        });
-      }
-    }
-  }
-
-  /**
-   * Runs the handler for one request and sends its reply. Synchronous handlers are answered
-   * synchronously (no promise hops on the hot path); returns a promise only for async ones.
-   */
-  #dispatch(handler: RequestHandler, message: ReceivedMessage): Promise<void> | undefined {
-    let result: ReturnType<RequestHandler>;
-    try {
-      result = handler(message);
-    } catch (error) {
-      message.closeUntaken();
-      this.#handlerFailed(message.header, error);
-      return undefined;
-    }
-    if (result instanceof Promise) {
-      return result.then(
-        (reply) => {
-          message.closeUntaken();
-          this.#reply(message.header, reply);
-        },
-        (error: unknown) => {
-          message.closeUntaken();
-          this.#handlerFailed(message.header, error);
-        },
-      );
-    }
-    message.closeUntaken();
-    this.#reply(message.header, result);
-    return undefined;
-  }
-
-  #handlerFailed(header: MessageHeader, failure: unknown): void {
-    const errno = errnoOf(failure);
-    if (errno === undefined) {
-      this.emit(
-        'warning',
-        new TransportError(
-          'HANDLER_FAILED',
-          `handler for ${describeCommand(header.command)} threw: ${String(failure)}`,
-          {
-            command: header.command,
-            msgId: header.msgId,
-            cause: failure,
-          },
-        ),
-      );
-    }
-    if (!header.noReply) this.#sendErrorReply(header, errno ?? Errno.EIO);
-  }
-
-  #reply(header: MessageHeader, reply: ReplyBody | undefined): void {
-    if (header.noReply || this.closed) return;
-    const replyHeader: RawHeader = { msgId: header.msgId, command: header.command, type: 'reply' };
-    const sent = this.#send(replyHeader, reply?.payload, reply?.fds);
-    if (sent instanceof TransportError) {
-      this.emit('warning', sent);
-      if (!this.closed)
-        this.#sendErrorReply(header, sent.code === 'LIMIT_EXCEEDED' ? Errno.E2BIG : Errno.EINVAL);
-      return;
-    }
-    // A failure later means the channel is going down, and its 'close' event says why.
-    sent.catch(() => {});
-  }
-
-  #sendErrorReply(header: MessageHeader, errno: number): void {
-    if (this.closed) return;
-    const sent = this.#send(
-      { msgId: header.msgId, command: header.command, type: 'reply', error: true, errorNo: errno },
-      undefined,
-      undefined,
-    );
-    // Only fails when the channel is going down; 'close' reports that.
-    if (!(sent instanceof TransportError)) sent.catch(() => {});
-  }
-
   // ---- teardown ------------------------------------------------------------------------------
 
   #destroy(error: TransportError | undefined): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
-    clearTimeout(this.#timeoutTimer);
-    this.#timeoutTimer = undefined;
+    this.#pending.stop();
     const reason = error ?? new TransportError('CLOSED', 'channel closed');
-    this.#failPending(() => reason);
-    for (const out of this.#writeQueue.splice(0)) {
-      if (out.ownsFds) closeFdsQuietly(out.fds);
-      out.reject(new TransportError(reason.code, `message not sent: ${reason.message}`, { cause: reason }));
-    }
-    this.#queuedBytes = 0;
-    for (const message of this.#requestQueue.splice(0)) message.closeUntaken();
-    closeFdsQuietly(this.#takeBodyFds());
-    closeFdsQuietly(this.#framer.drain().fds);
-    this.#body = undefined;
+    this.#pending.failAll(() => reason);
+    this.#writes.clear(reason);
+    this.#pump.clear();
+    this.#reader.dispose();
     try {
       this.#socket.close();
     } catch {
@@ -994,30 +642,4 @@ export class Channel extends EventEmitter<ChannelEvents> {
     if (error && this.listenerCount('error') > 0) this.emit('error', error);
     this.emit('close', error);
   }
-}
-
-function newFramer(limits: FramerLimits): MessageFramer {
-  try {
-    return new MessageFramer(limits);
-  } catch (cause) {
-    throw new TransportError('INVALID_ARGUMENT', `bad receive limits: ${(cause as Error).message}`, {
-      cause,
-    });
-  }
-}
-
-/** The parts of a message after its first `offset` bytes, without copying. */
-function remainingParts(parts: readonly Uint8Array[], offset: number): Uint8Array[] {
-  if (offset === 0) return parts as Uint8Array[];
-  const out: Uint8Array[] = [];
-  let skip = offset;
-  for (const p of parts) {
-    if (skip >= p.byteLength) {
-      skip -= p.byteLength;
-      continue;
-    }
-    out.push(skip > 0 ? p.subarray(skip) : p);
-    skip = 0;
-  }
-  return out;
 }

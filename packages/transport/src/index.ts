@@ -1,4 +1,6 @@
 export {
+  type CallOptions,
+  CHANNEL_DEFAULTS,
   Channel,
   type ChannelEvents,
   type ChannelMessage,
@@ -18,3 +20,6 @@ export {
   type TransportErrorContext,
 } from './errors';
 export { Listener, type ListenerEvents, type ListenOptions, listen } from './listener';
+export type { ByteSource, MessageSink, MessageSource } from './message-reader';
+export type { CallReply, ReplyDecodeOptions } from './typed-call';
+export type { MessageWriter } from './write-queue';
