@@ -6,32 +6,27 @@ import {
   type DeviceGetRegionInfoReply,
   DeviceInfoFlags,
   decodeMessage,
-  encodeMessage,
   type FramedMessage,
   IrqInfoFlags,
   isProtocolError,
   RegionCapId,
   RegionInfoFlags,
   type ReplyOf,
-  type RequestOf,
   type SparseMmapArea,
+  StructSize,
   vfioPciIrqName,
   vfioPciRegionName,
 } from '@vfu/protocol';
 import { ClientError, VfioUserReplyError } from './errors';
 
 /** Size of the fixed REGION_INFO struct. */
-export const REGION_INFO_SIZE = 32;
+export const REGION_INFO_SIZE = StructSize.RegionInfo;
 /** argsz of our first REGION_INFO request: room for a sparse-mmap capability of 8 areas and a TYPE capability. */
-export const REGION_INFO_ARGSZ = 32 + 16 + 16 * 8 + 16;
+export const REGION_INFO_ARGSZ =
+  StructSize.RegionInfo + StructSize.SparseMmapCap + StructSize.SparseMmapArea * 8 + StructSize.TypeCap;
 
 /** The request payload (no header) of `command` with `body`, ready for `Channel.request`. */
-export function encodeRequestPayload<C extends Command>(command: C, body: RequestOf<C>): Uint8Array {
-  const bytes = encodeMessage({ kind: 'request', command, msgId: 0, body } as Parameters<
-    typeof encodeMessage
-  >[0]);
-  return bytes.subarray(16);
-}
+export { encodeRequestPayload } from '@vfu/protocol';
 
 /**
  * Decodes a received reply to a `command` request. An error reply becomes a

@@ -3,8 +3,15 @@
  * the protocol logic uses. Keeping it this small lets tests drive an endpoint over any pair of
  * connected channels, and keeps the socket details out of the command handlers.
  */
-import type { FramerLimits } from '@vfu/protocol';
-import type { ChannelMessage, Payload, ReplyBody, RequestOptions } from '@vfu/transport';
+import type { Command, FramerLimits, RequestOf } from '@vfu/protocol';
+import type {
+  CallOptions,
+  CallReply,
+  ChannelMessage,
+  Payload,
+  ReplyBody,
+  RequestOptions,
+} from '@vfu/transport';
 
 /** A connected vfio-user peer as the endpoint sees it (a `@vfu/transport` Channel fits). */
 export interface ServerConnection {
@@ -12,8 +19,10 @@ export interface ServerConnection {
   onRequest(
     handler: ((request: ChannelMessage) => ReplyBody | undefined | Promise<ReplyBody | undefined>) | null,
   ): void;
-  /** Sends a server-to-client command (DMA_READ/DMA_WRITE) and resolves with its reply. */
+  /** Sends a server-to-client command (DMA_READ/DMA_WRITE) and resolves with its raw reply. */
   request(command: number, payload?: Payload, options?: RequestOptions): Promise<ChannelMessage>;
+  /** The same, typed: `body` encoded by the command's codec, the reply decoded. */
+  call<C extends Command>(command: C, body: RequestOf<C>, options?: CallOptions): Promise<CallReply<C>>;
   /** Limits checked on received messages (ours, after VERSION). */
   setReceiveLimits(limits: FramerLimits): void;
   /** Limits checked on sent messages (the client's, after VERSION). */

@@ -16,14 +16,15 @@ import {
   negotiateServer,
   type ReplyOf,
   type RequestMessageOf,
+  StructSize,
   VFIO_PCI_NUM_IRQS,
   VFIO_PCI_NUM_REGIONS,
 } from '@vfu/protocol';
 import type { FdLike } from '@vfu/sys';
 import type { ChannelMessage } from '@vfu/transport';
+import type { CommandContext } from './command-context';
 import { hex, reject } from './errors';
 import { checkAccess, checkTx, configRead, configWrite, regionInfo, regionTarget } from './regions';
-import type { Session } from './session';
 
 /** What a handler answers: the reply body and the fds to attach. */
 export interface HandlerResult<C extends Command = Command> {
@@ -33,7 +34,7 @@ export interface HandlerResult<C extends Command = Command> {
 
 /** Handles one decoded request; throws (ServerError/ProtocolError) for an error reply. */
 export type CommandHandler<C extends Command = Command> = (
-  session: Session,
+  session: CommandContext,
   request: RequestMessageOf<C>,
   raw: ChannelMessage,
 ) => HandlerResult<C> | Promise<HandlerResult<C>>;
@@ -49,7 +50,7 @@ const DMA_LOGGING_OPS: Readonly<Record<number, { get: boolean; set: boolean }>> 
 
 /** Region access through the device: config space synchronously, BARs through their dispatcher. */
 function regionRead(
-  session: Session,
+  session: CommandContext,
   device: PciDevice,
   index: number,
   offset: bigint,
@@ -75,7 +76,7 @@ function writableTarget(device: PciDevice, index: number, offset: bigint, length
 }
 
 function regionWrite(
-  session: Session,
+  session: CommandContext,
   device: PciDevice,
   index: number,
   offset: bigint,
@@ -129,14 +130,14 @@ export const COMMAND_HANDLERS: { readonly [C in Command]: CommandHandler<C> } = 
     if (flags === DmaUnmapFlags.All) await dma.unmapAll();
     else await dma.unmap(addr, size);
     session.host.stats.dmaRegions = dma.mappings.length;
-    return { body: { argsz: Math.min(argsz, 24), flags, addr, size } };
+    return { body: { argsz: Math.min(argsz, StructSize.DmaUnmap), flags, addr, size } };
   },
 
   [Command.DeviceGetInfo]: (session) => {
     session.requireDevice();
     return {
       body: {
-        argsz: 16,
+        argsz: StructSize.DeviceInfo,
         flags: DeviceInfoFlags.Pci | DeviceInfoFlags.Reset,
         numRegions: VFIO_PCI_NUM_REGIONS,
         numIrqs: VFIO_PCI_NUM_IRQS,
@@ -158,7 +159,7 @@ export const COMMAND_HANDLERS: { readonly [C in Command]: CommandHandler<C> } = 
     const target = regionTarget(device, q.body.index);
     if (target.size === 0n) throw reject(`region ${q.body.index} is not implemented`);
     // No ioeventfds are offered: every access arrives as REGION_WRITE, which the device model sees.
-    return { body: { argsz: 16, index: q.body.index, count: 0, subRegions: [] } };
+    return { body: { argsz: StructSize.RegionIoFds, index: q.body.index, count: 0, subRegions: [] } };
   },
 
   [Command.DeviceGetIrqInfo]: (session, q) => {
@@ -166,7 +167,7 @@ export const COMMAND_HANDLERS: { readonly [C in Command]: CommandHandler<C> } = 
     const { index } = q.body;
     if (index >= VFIO_PCI_NUM_IRQS) throw reject(`IRQ index ${index} is not one of the ${VFIO_PCI_NUM_IRQS}`);
     const irqs = session.host.irqs;
-    return { body: { argsz: 16, flags: irqs.flags(index), index, count: irqs.count(index) } };
+    return { body: { argsz: StructSize.IrqInfo, flags: irqs.flags(index), index, count: irqs.count(index) } };
   },
 
   [Command.DeviceSetIrqs]: (session, q, raw) => {
@@ -249,7 +250,7 @@ export const COMMAND_HANDLERS: { readonly [C in Command]: CommandHandler<C> } = 
     }
     if (data?.kind !== 'dma-logging-report') throw reject(`${name} needs its range`);
     const bitmap = dma.loggingReport(data.iova, data.length, data.pageSize);
-    const argsz = 8 + 24 + bitmap.length;
+    const argsz = StructSize.DeviceFeature + StructSize.DmaLoggingReport + bitmap.length;
     if (q.body.argsz < argsz) throw reject(`argsz ${q.body.argsz} cannot hold the ${argsz}-byte report`);
     return {
       body: {

@@ -9,6 +9,8 @@ export { isServerError, ServerError, type ServerErrorCode, type ServerErrorConte
 export type { IrqIndexSnapshot } from './irqs';
 export type { RegionFdBacking, RegionFdResolver } from './regions';
 export {
+  CONNECTION_CAPS_DEFAULTS,
+  type ConnectionCaps,
   type ServerLimits,
   VfioUserServer,
   type VfioUserServerEvent,

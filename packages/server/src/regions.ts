@@ -13,6 +13,7 @@ import {
   RegionCapId,
   type RegionInfoCapability,
   RegionInfoFlags,
+  StructSize,
   VFIO_PCI_NUM_REGIONS,
   VfioPciRegion,
   vfioPciRegionName,
@@ -60,18 +61,22 @@ export function regionInfo(
 ): { body: DeviceGetRegionInfoReply; fds: FdLike[] } {
   const target = regionTarget(device, index);
   const base = { index, size: target.size, offset: 0n, capabilities: [] as RegionInfoCapability[] };
-  if (target.kind === 'none') return { body: { ...base, argsz: 32, flags: 0 }, fds: [] };
+  if (target.kind === 'none') return { body: { ...base, argsz: StructSize.RegionInfo, flags: 0 }, fds: [] };
   if (target.kind === 'config') {
     // Never mmappable: every config access must reach the PCI model.
-    return { body: { ...base, argsz: 32, flags: RegionInfoFlags.Read | RegionInfoFlags.Write }, fds: [] };
+    return {
+      body: { ...base, argsz: StructSize.RegionInfo, flags: RegionInfoFlags.Read | RegionInfoFlags.Write },
+      fds: [],
+    };
   }
   const bar = target.bar;
   let flags = RegionInfoFlags.Read | (bar.kind === 'rom' ? 0 : RegionInfoFlags.Write);
   const sparse = resolveFd === undefined ? undefined : sparseAreas(bar, resolveFd);
-  if (sparse === undefined) return { body: { ...base, argsz: 32, flags }, fds: [] };
+  if (sparse === undefined) return { body: { ...base, argsz: StructSize.RegionInfo, flags }, fds: [] };
   flags |= RegionInfoFlags.Mmap;
   const cap: RegionInfoCapability = { id: RegionCapId.SparseMmap, version: 1, areas: sparse.areas };
-  const needed = 32 + 16 + 16 * sparse.areas.length;
+  const needed =
+    StructSize.RegionInfo + StructSize.SparseMmapCap + StructSize.SparseMmapArea * sparse.areas.length;
   if (argsz < needed) {
     // libvfio-user's answer: MMAP without the caps or the fd; the client asks again with `needed`.
     return { body: { ...base, argsz: needed, flags }, fds: [] };

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { type DeviceTree, isQdevError, type PciDevice, PciRootBus } from '@vfu/pci';
 import { CAPABILITY_DEFAULTS, Errno, type VersionOffer } from '@vfu/protocol';
-import { type Channel, type Listener, listen } from '@vfu/transport';
+import { CHANNEL_DEFAULTS, type Channel, type Listener, listen } from '@vfu/transport';
 import type { ServerConnection } from './connection';
 import type { DmaMapping } from './dma';
 import { ServerError } from './errors';
@@ -24,6 +24,36 @@ export interface ServerLimits {
   /** Most simultaneous DMA mappings (default 65535). */
   maxDmaMaps?: number;
 }
+
+/**
+ * What one client can make the endpoint hold, and for how long it may stall. A client that
+ * crosses a cap is disconnected with a log line saying which (a message whose fds cross
+ * `maxHeldFds` is refused with EMFILE instead); the endpoint then serves the next client.
+ */
+export interface ConnectionCaps {
+  /** A client must complete VERSION within this many ms of connecting (default 10000; 0 = never). */
+  handshakeTimeoutMs?: number;
+  /**
+   * A message whose first bytes arrived must be complete within this many ms (default 10000;
+   * 0 = never): half a header and a stall cannot hold the endpoint.
+   */
+  messageTimeoutMs?: number;
+  /** Bytes of replies queued for a client that does not read them (default 64 MiB). */
+  maxQueuedReplyBytes?: number;
+  /** Replies queued for a client that does not read them (default 4096). */
+  maxQueuedReplies?: number;
+  /** Received fds held for messages not yet handled (default 256). */
+  maxHeldFds?: number;
+}
+
+/** The defaults of {@link ConnectionCaps}. */
+export const CONNECTION_CAPS_DEFAULTS: Readonly<Required<ConnectionCaps>> = Object.freeze({
+  handshakeTimeoutMs: 10_000,
+  messageTimeoutMs: CHANNEL_DEFAULTS.messageTimeoutMs,
+  maxQueuedReplyBytes: CHANNEL_DEFAULTS.maxWriteQueueBytes,
+  maxQueuedReplies: CHANNEL_DEFAULTS.maxWriteQueueMessages,
+  maxHeldFds: CHANNEL_DEFAULTS.maxHeldFds,
+});
 
 /** Options of a {@link VfioUserServer}. */
 export interface VfioUserServerOptions {
@@ -59,6 +89,11 @@ export interface VfioUserServerOptions {
    * Default false: unsealed fds are mapped, with a warning.
    */
   requireSealedDmaFds?: boolean;
+  /**
+   * Per-client caps and timeouts. They apply to clients accepted by `start()`; a connection
+   * handed to `attach()` keeps its own channel options (the handshake timeout still applies).
+   */
+  connectionCaps?: ConnectionCaps;
 }
 
 /** Events of a {@link VfioUserServer}. */
@@ -83,6 +118,7 @@ export class VfioUserServer {
   readonly #resetOnDisconnect: boolean;
   readonly #resolveRegionFd: RegionFdResolver | undefined;
   readonly #requireSealedDmaFds: boolean;
+  readonly #caps: Readonly<Required<ConnectionCaps>>;
   readonly #events = new EventEmitter();
   readonly #irqs: IrqController;
   readonly #stats: ServerStats = { messagesIn: 0, messagesOut: 0, dmaRegions: 0, errorsReplied: 0 };
@@ -109,6 +145,7 @@ export class VfioUserServer {
     this.#resetOnDisconnect = opts.resetOnDisconnect ?? true;
     this.#resolveRegionFd = opts.resolveRegionFd;
     this.#requireSealedDmaFds = opts.requireSealedDmaFds ?? false;
+    this.#caps = checkCaps(opts.connectionCaps ?? {});
     const limits = opts.limits ?? {};
     this.#offer = {
       major: 0,
@@ -222,9 +259,14 @@ export class VfioUserServer {
       throw new ServerError('already-started', `endpoint ${this.id} already listens`, { endpoint: this.id });
     }
     try {
+      const caps = this.#caps;
       this.#listener = listen(this.socketPath, {
         mode: this.#socketMode,
         requestTimeoutMs: this.#requestTimeoutMs,
+        messageTimeoutMs: caps.messageTimeoutMs,
+        maxWriteQueueBytes: caps.maxQueuedReplyBytes,
+        maxWriteQueueMessages: caps.maxQueuedReplies,
+        maxHeldFds: caps.maxHeldFds,
       });
     } catch (e) {
       const inUse = (e as { code?: unknown }).code === 'ADDRESS_IN_USE';
@@ -274,6 +316,7 @@ export class VfioUserServer {
       resolveRegionFd: this.#resolveRegionFd,
       requireSealedDmaFds: this.#requireSealedDmaFds,
       onTrace: this.#onTrace,
+      handshakeTimeoutMs: this.#caps.handshakeTimeoutMs,
       sessionEnded: (session, error) => this.#sessionEnded(session, error),
     };
     this.#session = new Session(host, connection);
@@ -345,6 +388,40 @@ export class VfioUserServer {
 
 function invalid(message: string, cause?: unknown): ServerError {
   return new ServerError('invalid-option', message, cause === undefined ? {} : { cause });
+}
+
+/** Connection caps with defaults filled in; each a non-negative integer (counts at least 1). */
+function checkCaps(caps: ConnectionCaps): Readonly<Required<ConnectionCaps>> {
+  if (typeof caps !== 'object' || caps === null) throw invalid('connectionCaps must be an object');
+  const d = CONNECTION_CAPS_DEFAULTS;
+  const ms = 2 ** 31 - 1;
+  return Object.freeze({
+    handshakeTimeoutMs: checkInt(
+      caps.handshakeTimeoutMs ?? d.handshakeTimeoutMs,
+      'connectionCaps.handshakeTimeoutMs',
+      0,
+      ms,
+    ),
+    messageTimeoutMs: checkInt(
+      caps.messageTimeoutMs ?? d.messageTimeoutMs,
+      'connectionCaps.messageTimeoutMs',
+      0,
+      ms,
+    ),
+    maxQueuedReplyBytes: checkInt(
+      caps.maxQueuedReplyBytes ?? d.maxQueuedReplyBytes,
+      'connectionCaps.maxQueuedReplyBytes',
+      1,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    maxQueuedReplies: checkInt(
+      caps.maxQueuedReplies ?? d.maxQueuedReplies,
+      'connectionCaps.maxQueuedReplies',
+      1,
+      2 ** 31 - 1,
+    ),
+    maxHeldFds: checkInt(caps.maxHeldFds ?? d.maxHeldFds, 'connectionCaps.maxHeldFds', 0, 65536),
+  });
 }
 
 function checkInt(v: unknown, name: string, min: number, max: number): number {

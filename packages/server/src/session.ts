@@ -9,21 +9,23 @@ import {
   CAPABILITY_DEFAULTS,
   Command,
   commandName,
+  dataMessageSize,
   decodeMessage,
   describe,
   Errno,
-  encodeMessage,
+  encodeReplyPayload,
   errnoName,
-  HEADER_SIZE,
   isProtocolError,
   type Message,
   type MessageHeader,
   type NegotiatedCapabilities,
   type ReplyMessage,
+  type RequestOf,
   type VersionOffer,
 } from '@vfu/protocol';
 import type { FdLike } from '@vfu/sys';
-import type { ChannelMessage, ReplyBody } from '@vfu/transport';
+import type { CallReply, ChannelMessage, ReplyBody } from '@vfu/transport';
+import type { CommandContext } from './command-context';
 import type { ServerConnection } from './connection';
 import { DmaController, type DmaMessenger } from './dma';
 import { hex, isServerError, reject, ServerError } from './errors';
@@ -45,17 +47,20 @@ export interface SessionHost {
   readonly resolveRegionFd: RegionFdResolver | undefined;
   readonly requireSealedDmaFds: boolean;
   readonly onTrace: ((e: TraceEvent) => void) | undefined;
+  /** A client that has not completed VERSION this long after connecting is disconnected (0 = never). */
+  readonly handshakeTimeoutMs: number;
   /** The client went away (after DMA is torn down). */
   sessionEnded(session: Session, error: Error | undefined): void;
 }
 
 /** One connected client. */
-export class Session {
+export class Session implements CommandContext {
   readonly host: SessionHost;
   readonly connection: ServerConnection;
   #negotiated: NegotiatedCapabilities | undefined;
   #dma: DmaController | undefined;
   #ended = false;
+  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   /** Resolves when the session's teardown is complete. */
   readonly ended: Promise<void>;
   #resolveEnded!: () => void;
@@ -81,6 +86,16 @@ export class Session {
       host.logger.debug(`connection warning: ${warning.message}`, { endpoint: host.id });
     });
     connection.onRequest((request) => this.#handle(request));
+    if (host.handshakeTimeoutMs > 0) {
+      this.#handshakeTimer = setTimeout(() => {
+        host.logger.warn(
+          `client did not complete VERSION within ${host.handshakeTimeoutMs} ms; disconnecting it`,
+          { endpoint: host.id },
+        );
+        this.disconnect();
+      }, host.handshakeTimeoutMs);
+      this.#handshakeTimer.unref();
+    }
   }
 
   /** What VERSION agreed, once it has completed. */
@@ -109,12 +124,14 @@ export class Session {
   /** Applies a successful VERSION negotiation: limits both ways, and DMA. */
   negotiatedWith(n: NegotiatedCapabilities): void {
     this.#negotiated = n;
+    clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
     this.connection.setReceiveLimits({
-      maxMessageSize: HEADER_SIZE + 16 + n.maxRecvDataXferSize,
+      maxMessageSize: dataMessageSize(n.maxRecvDataXferSize),
       maxFdsPerMessage: n.maxRecvFds,
     });
     this.connection.setSendLimits({
-      maxMessageSize: HEADER_SIZE + 16 + Math.max(n.maxSendDataXferSize, n.maxRecvDataXferSize),
+      maxMessageSize: dataMessageSize(Math.max(n.maxSendDataXferSize, n.maxRecvDataXferSize)),
       maxFdsPerMessage: n.maxSendFds,
     });
     this.#dma = new DmaController(this.host.bus, this.#messenger(n), n.maxDmaMaps, {
@@ -178,20 +195,20 @@ export class Session {
 
   #reply(header: MessageHeader, result: HandlerResult): ReplyBody | undefined {
     if (header.noReply) return undefined;
-    const message = {
-      kind: 'reply',
-      command: header.command,
-      msgId: header.msgId,
-      body: result.body,
-      ...(result.fds === undefined ? {} : { fds: result.fds.map(fdNumber) }),
-    } as ReplyMessage;
-    const bytes = encodeMessage(message);
+    const command = header.command as Command;
+    const payload = encodeReplyPayload(command, result.body);
     this.host.stats.messagesOut++;
-    if (this.host.onTrace !== undefined) this.#traceMessage('tx', message);
-    return {
-      payload: bytes.subarray(HEADER_SIZE),
-      ...(result.fds === undefined ? {} : { fds: result.fds }),
-    };
+    if (this.host.onTrace !== undefined) {
+      const message = {
+        kind: 'reply',
+        command,
+        msgId: header.msgId,
+        body: result.body,
+        ...(result.fds === undefined ? {} : { fds: result.fds.map(fdNumber) }),
+      } as ReplyMessage;
+      this.#traceMessage('tx', message);
+    }
+    return result.fds === undefined ? { payload } : { payload, fds: result.fds };
   }
 
   #fail(header: MessageHeader, e: unknown): never {
@@ -227,36 +244,27 @@ export class Session {
       maxTransferSize: n.maxSendDataXferSize,
       read: async (address, count) => {
         const c = BigInt(count);
-        const message: Message = {
-          kind: 'request',
-          command: Command.DmaRead,
-          msgId: 0,
-          body: { address, count: c },
-        };
-        const data = await this.#dmaRequest(message, address, c);
+        const reply = await this.#dmaCall(Command.DmaRead, { address, count: c });
+        const data = checkDmaEcho(Command.DmaRead, reply.body, address, c);
         if (data === undefined || data.length !== count) throw dmaReplyError(Command.DmaRead, 'short data');
         return data;
       },
       write: async (address, data) => {
         const c = BigInt(data.length);
-        const message: Message = {
-          kind: 'request',
-          command: Command.DmaWrite,
-          msgId: 0,
-          body: { address, count: c, data },
-        };
-        await this.#dmaRequest(message, address, c);
+        const reply = await this.#dmaCall(Command.DmaWrite, { address, count: c, data });
+        checkDmaEcho(Command.DmaWrite, reply.body, address, c);
       },
     };
   }
 
-  /** Sends one DMA_READ/DMA_WRITE and checks its reply names the same range; returns its data. */
-  async #dmaRequest(message: Message, address: bigint, count: bigint): Promise<Uint8Array | undefined> {
-    const command = message.command as Command.DmaRead | Command.DmaWrite;
-    const payload = encodeMessage(message).subarray(HEADER_SIZE);
-    let reply: ChannelMessage;
+  /** Sends one DMA_READ/DMA_WRITE to the client and returns its decoded reply. */
+  async #dmaCall<C extends Command.DmaRead | Command.DmaWrite>(
+    command: C,
+    body: RequestOf<C>,
+  ): Promise<CallReply<C>> {
+    let reply: CallReply<C>;
     try {
-      reply = await this.connection.request(command, payload, { timeoutMs: this.host.requestTimeoutMs });
+      reply = await this.connection.call(command, body, { timeoutMs: this.host.requestTimeoutMs });
     } catch (e) {
       const errno = (e as { errno?: number }).errno ?? Errno.EIO;
       this.host.logger.warn(`${commandName(command)} failed: ${(e as Error).message}`, {
@@ -273,21 +281,11 @@ export class Session {
     this.host.stats.messagesIn++;
     if (this.host.onTrace !== undefined) {
       // The connection picks the msg_id; the reply carries it.
-      this.#traceMessage('tx', { ...message, msgId: reply.header.msgId } as Message);
-      this.#traceMessage('rx', reply);
+      const msgId = reply.msgId;
+      this.#traceMessage('tx', { kind: 'request', command, msgId, body } as Message);
+      this.#traceMessage('rx', { kind: 'reply', command, msgId, body: reply.body } as Message);
     }
-    const decoded = decodeMessage(reply, { role: 'server' });
-    if (decoded.kind !== 'reply' || decoded.command !== command)
-      throw dmaReplyError(command, 'not its reply');
-    // DMA_WRITE replies may be header-only (QEMU) or the short form: only a full echo is checked.
-    const echo = decoded.body as { address?: bigint; count?: bigint; data?: Uint8Array };
-    if (echo.address !== undefined && (echo.address !== address || echo.count !== count)) {
-      throw dmaReplyError(
-        command,
-        `reply names ${hex(echo.address)}+${echo.count}, request was ${hex(address)}+${count}`,
-      );
-    }
-    return echo.data;
+    return reply;
   }
 
   // ---- teardown and tracing ------------------------------------------------------------------
@@ -295,6 +293,8 @@ export class Session {
   async #teardown(error: Error | undefined): Promise<void> {
     if (this.#ended) return;
     this.#ended = true;
+    clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
     try {
       await this.#dma?.unmapAll();
     } catch (e) {
@@ -316,6 +316,26 @@ export class Session {
 
 function fdNumber(fd: FdLike): number {
   return typeof fd === 'number' ? fd : fd.fd;
+}
+
+/**
+ * Checks a DMA reply names the range of its request and returns its data. DMA_WRITE replies may
+ * be header-only (QEMU) or the short form: only a full echo is checked.
+ */
+function checkDmaEcho(
+  command: Command,
+  reply: object,
+  address: bigint,
+  count: bigint,
+): Uint8Array | undefined {
+  const echo = reply as { address?: bigint; count?: bigint; data?: Uint8Array };
+  if (echo.address !== undefined && (echo.address !== address || echo.count !== count)) {
+    throw dmaReplyError(
+      command,
+      `reply names ${hex(echo.address)}+${echo.count}, request was ${hex(address)}+${count}`,
+    );
+  }
+  return echo.data;
 }
 
 function dmaReplyError(command: Command, why: string): ServerError {
