@@ -1,17 +1,16 @@
 /**
  * The running server: a DeviceTree whose root buses are vfio-user endpoints, the devices on them,
  * and the operations the command line and the monitor perform (add/remove endpoints and devices,
- * queries, introspection, GPIO inputs). Every change is validated first, then applied; a failed
+ * queries, introspection, device properties). Every change is validated first, then applied; a failed
  * change is rolled back and leaves the other endpoints serving.
  */
-import { PciIdio16Device } from '@vfu/devices';
 import { dumpFlatView, dumpMemoryTree } from '@vfu/memory';
 import { type Device, type DeviceTree, formatDevfn, PciDevice, type PciRootBus, regs } from '@vfu/pci';
 import { type TraceEvent, VfioUserServer } from '@vfu/server';
 import { emptyConfig } from './config';
 import { AppError, errorMessage } from './errors';
 import { type AppLogger, type LineSink, PROGRAM } from './logger';
-import type { MonitorBackend } from './monitor/commands';
+import type { MonitorBackend, QomPropertyInfo } from './monitor/commands';
 import { QmpError } from './monitor/qmp';
 import { type DevicePlan, type EndpointPlan, planServer, type ServePlan } from './plan';
 import { claimSocketPath } from './socket-path';
@@ -358,23 +357,56 @@ export class ServerApp implements MonitorBackend {
     return this.tree.dumpQtree();
   }
 
-  gpioSetInputs(id: string, value: number, mask: number): { inputs: number; outputs: number } {
-    const device = this.tree.findByPath(id);
-    if (device === undefined || !('driver' in device))
-      throw new QmpError('DeviceNotFound', `Device '${id}' not found`);
-    if (!(device instanceof PciIdio16Device)) {
-      throw new QmpError('GenericError', `device '${id}' (${(device as Device).driver}) has no GPIO inputs`);
+  qomList(path: string): QomPropertyInfo[] {
+    const device = this.#qomDevice(path);
+    const settable = device.propertyEntries.map(([name, def]) => ({
+      name,
+      type: def.typeName,
+      description: def.description,
+      settable: device.isPropertySettable(name),
+    }));
+    const status = device.statusProperties().map((p) => ({
+      name: p.name,
+      type: p.typeName,
+      description: p.description,
+      settable: false,
+    }));
+    return [...settable, ...status];
+  }
+
+  qomGet(path: string, property: string): unknown {
+    const device = this.#qomDevice(path);
+    const status = device.statusProperties().find((p) => p.name === property);
+    if (status !== undefined) return status.get();
+    const value = device.getProperty(property);
+    if (value === undefined) {
+      throw new QmpError('GenericError', `Property '${property}' not found on '${path}' (${device.driver})`);
     }
-    for (const [name, v] of [
-      ['value', value],
-      ['mask', mask],
-    ] as const) {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffff) {
-        throw new QmpError('GenericError', `Parameter '${name}' must be within 0..0xffff, got ${v}`);
-      }
+    return value;
+  }
+
+  qomSet(path: string, property: string, value: unknown): void {
+    const device = this.#qomDevice(path);
+    if (device.statusProperties().some((p) => p.name === property)) {
+      throw new QmpError(
+        'GenericError',
+        `Property '${property}' of '${path}' (${device.driver}) is read-only`,
+      );
     }
-    device.setInputs((device.inputs & ~mask) | (value & mask));
-    return { inputs: device.inputs, outputs: device.outputs };
+    try {
+      device.setProperty(property, value);
+    } catch (e) {
+      throw new QmpError('GenericError', errorMessage(e));
+    }
+  }
+
+  /** A device by id, qdev path or QEMU's `/machine/peripheral/ID`. */
+  #qomDevice(path: string): Device {
+    const id = path.startsWith('/machine/peripheral/') ? path.slice('/machine/peripheral/'.length) : path;
+    const node = this.tree.findByPath(id);
+    if (node === undefined || !('driver' in node))
+      throw new QmpError('DeviceNotFound', `Device '${path}' not found`);
+    return node;
   }
 
   quit(): void {

@@ -204,6 +204,41 @@ describe('QMP monitor', () => {
     });
   });
 
+  it('qom-list, qom-get and qom-set work on device properties; static ones stay locked', async () => {
+    const { qmp } = await serverWithMonitor();
+    const c = await negotiated(qmp);
+    const list = (await c.execute('qom-list', { path: '/machine/peripheral/gpio0' })).return as {
+      name: string;
+      type: string;
+      settable: boolean;
+    }[];
+    expect(list).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'inputs', type: 'uint16', settable: true }),
+        expect.objectContaining({ name: 'outputs', type: 'uint16', settable: false }),
+        expect.objectContaining({ name: 'addr', settable: false }),
+      ]),
+    );
+    expect(await c.execute('qom-set', { path: 'gpio0', property: 'inputs', value: 0x1234 })).toEqual({
+      return: {},
+    });
+    expect(await c.execute('qom-get', { path: 'gpio0', property: 'inputs' })).toEqual({ return: 0x1234 });
+    expect(await c.execute('qom-get', { path: 'gpio0', property: 'outputs' })).toEqual({ return: 0 });
+    expect(await c.execute('qom-get', { path: 'edu0', property: 'dma_mask' })).toEqual({ return: 0xfffffff });
+    const error = async (command: string, args: Record<string, unknown>) =>
+      ((await c.execute(command, args)).error ?? {}) as { class?: string; desc?: string };
+    expect((await error('qom-set', { path: 'edu0', property: 'dma_mask', value: 1 })).desc).toMatch(
+      /cannot set 'dma_mask' on realized device/,
+    );
+    expect((await error('qom-set', { path: 'gpio0', property: 'outputs', value: 1 })).desc).toMatch(
+      /read-only/,
+    );
+    expect((await error('qom-set', { path: 'gpio0', property: 'inputs', value: 0x10000 })).desc).toMatch(
+      /out of range/,
+    );
+    expect((await error('qom-get', { path: 'nope', property: 'x' })).class).toBe('DeviceNotFound');
+  });
+
   it('serves several monitor clients at once and sends them events', async () => {
     const { qmp, dir } = await serverWithMonitor();
     const a = await negotiated(qmp);

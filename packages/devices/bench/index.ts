@@ -5,8 +5,7 @@
 import { DeviceTree, DeviceTypeRegistry, PciRootBus } from '@vfu/pci';
 import { runBenchSuite } from '@vfu/test-utils';
 import {
-  Edu,
-  type EduPciDevice,
+  eduDevice,
   ManualClock,
   MemoryCharBackend,
   PciIdio16,
@@ -19,7 +18,7 @@ const words = new Uint32Array(64);
 let sink = 0;
 
 const clock = new ManualClock();
-const edu = new Edu({ clock });
+const edu = eduDevice.createCore({}, { clock });
 const testdev = new PciTestdev();
 testdev.mmio.write(0, 0, 1);
 const chardev = new MemoryCharBackend();
@@ -32,7 +31,8 @@ const registry = new DeviceTypeRegistry();
 registerZooDevices(registry, { clock });
 const tree = new DeviceTree({ registry });
 tree.addRootBus(new PciRootBus({ id: 's0' }));
-const eduPci = tree.deviceAddFromString('edu,id=edu0,bus=s0') as EduPciDevice;
+const eduPci = tree.deviceAddFromString('edu,id=edu0,bus=s0');
+if (!eduDevice.is(eduPci)) throw new Error('edu0 is not an edu');
 const bar0 = eduPci.bar(0)!;
 const word = new Uint8Array(4);
 

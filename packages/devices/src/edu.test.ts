@@ -1,3 +1,4 @@
+import { MemoryContext } from '@vfu/memory';
 import { describe, expect, test } from 'vitest';
 import { FakeDma, flushMicrotasks, RecordingIrq, RecordingLog, RecordingMsi } from '../test/helpers';
 import { ManualClock } from './clock';
@@ -5,20 +6,20 @@ import {
   EDU_DMA_BUFFER_SIZE,
   EDU_IDENTIFICATION,
   Edu,
-  type EduOptions,
+  eduDevice,
   eduFactorial,
   EduRegister as R,
 } from './edu';
 import { isDeviceError } from './errors';
 
-function makeEdu(options: Partial<EduOptions> = {}) {
+function makeEdu(props: Record<string, unknown> = {}) {
   const clock = new ManualClock();
   const irq = new RecordingIrq();
   const msi = new RecordingMsi();
   const log = new RecordingLog();
   const ram = new Uint8Array(0x10000);
   const dma = new FakeDma(ram, 0x100000n);
-  const edu = new Edu({ clock, irq, msi, log, dma, ...options });
+  const edu = eduDevice.createCore(props, { clock, log, dma, irq: { intx: irq, msi } });
   return { edu, clock, irq, msi, log, ram, dma };
 }
 
@@ -130,7 +131,7 @@ describe('edu factorial', () => {
   });
 
   test('the factorial delay is honoured', () => {
-    const { edu, clock } = makeEdu({ factorialDelayNs: 1000 });
+    const { edu, clock } = makeEdu({ 'x-factorial-delay-ns': 1000 });
     edu.write(R.Factorial, 4, 4);
     clock.advance(999);
     expect(edu.read(R.Status, 4)).toBe(1);
@@ -250,12 +251,15 @@ describe('edu DMA registers', () => {
     expect(edu.read64(R.DmaSource)).toBe(0xcafef00dn);
   });
 
-  test('with qwordHalves the upper halves hold the high 32 bits (bus splitting 8-byte accesses)', () => {
-    const { edu } = makeEdu({ qwordHalves: true });
-    edu.write(R.DmaDestination, 0x55667788, 4);
-    edu.write(R.DmaDestination + 4, 0x11223344, 4);
+  test('through BAR0, an 8-byte access reaches the whole register', () => {
+    const { edu } = makeEdu();
+    const bar = new MemoryContext().createAddressSpace('bar0', edu.regs.region('edu-mmio'));
+    const bytes = Uint8Array.of(0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11);
+    expect(bar.write(BigInt(R.DmaDestination), bytes)).toBe('ok');
     expect(edu.read64(R.DmaDestination)).toBe(0x1122334455667788n);
-    expect(edu.read(R.DmaDestination + 4, 4)).toBe(0x11223344);
+    const back = new Uint8Array(8);
+    expect(bar.read(BigInt(R.DmaDestination), back)).toBe('ok');
+    expect(back).toEqual(bytes);
   });
 
   test('destination and count hold what was written', () => {
@@ -347,12 +351,12 @@ describe('edu DMA transfers', () => {
   });
 
   test('a parameter write refused while a transfer is pending names the register it hit', async () => {
-    const { edu, clock, log } = makeEdu({ qwordHalves: true });
+    const { edu, clock, log } = makeEdu();
     edu.write(R.DmaCount, 4, 4);
     edu.write(R.DmaCommand, 1, 4);
     edu.write(R.DmaSource, 0x200000, 4);
     edu.write64(R.DmaDestination, 0x40000n);
-    edu.write(R.DmaCount + 4, 1, 4);
+    edu.write(R.DmaCount, 1, 4);
     expect(log.guestErrors.map((e) => [e.offset, e.register])).toEqual([
       [R.DmaSource, 'dma source'],
       [R.DmaDestination, 'dma destination'],
@@ -423,14 +427,17 @@ describe('edu DMA transfers', () => {
   test('a DMA implementation that throws is contained', async () => {
     const clock = new ManualClock();
     const log = new RecordingLog();
-    const edu = new Edu({
-      clock,
-      log,
-      dma: {
-        read: () => Promise.reject(new Error('boom')),
-        write: () => Promise.reject(new Error('boom')),
+    const edu = eduDevice.createCore(
+      {},
+      {
+        clock,
+        log,
+        dma: {
+          read: () => Promise.reject(new Error('boom')),
+          write: () => Promise.reject(new Error('boom')),
+        },
       },
-    });
+    );
     edu.write(R.DmaSource, 0, 4);
     edu.write(R.DmaDestination, 0x40000, 4);
     edu.write(R.DmaCount, 4, 4);
@@ -451,11 +458,11 @@ describe('edu DMA transfers', () => {
 });
 
 describe('edu bad accesses', () => {
-  test('8- and 16-bit reads return 0 and are logged', () => {
+  test('8- and 16-bit reads return all-ones, as QEMU edu_mmio_read, and are logged', () => {
     const { edu, log } = makeEdu();
-    expect(edu.read(0x00, 1)).toBe(0);
-    expect(edu.read(0x00, 2)).toBe(0);
-    expect(edu.read(0x02, 2)).toBe(0);
+    expect(edu.read(0x00, 1)).toBe(0xff);
+    expect(edu.read(0x00, 2)).toBe(0xffff);
+    expect(edu.read(0x02, 2)).toBe(0xffff);
     expect(log.guestErrors).toHaveLength(3);
   });
 
@@ -472,8 +479,8 @@ describe('edu bad accesses', () => {
     edu.write(0x06, 1, 4);
     expect(edu.read(R.Liveness, 4)).toBe(0);
     expect(log.guestErrors.map((e) => e.message)).toEqual([
-      'unaligned access rejected',
-      'unaligned access rejected',
+      'unaligned access refused',
+      'unaligned access refused',
     ]);
   });
 
@@ -566,18 +573,19 @@ describe('edu reset and state', () => {
     const bad = { ...edu.saveState(), dmaBuffer: new Uint8Array(3) };
     expect(() => edu.restoreState(bad)).toThrowError(expect.objectContaining({ code: 'invalid-state' }));
     try {
-      edu.restoreState({ ...edu.saveState(), status: 0x100 });
+      const saved = edu.saveState();
+      edu.restoreState({ ...saved, registers: { ...saved.registers, status: 0x100 } });
     } catch (e) {
       expect(isDeviceError(e)).toBe(true);
     }
   });
 
-  test('invalid options throw DeviceError invalid-property', () => {
-    expect(() => new Edu({ dmaMask: -1n })).toThrowError(
-      expect.objectContaining({ code: 'invalid-property' }),
+  test('invalid properties are refused by their schema, naming the property', () => {
+    expect(() => eduDevice.createCore({ dma_mask: '-1' })).toThrowError(
+      expect.objectContaining({ code: 'property-out-of-range', property: 'dma_mask' }),
     );
-    expect(() => new Edu({ dmaDelayNs: Number.NaN })).toThrowError(
-      expect.objectContaining({ code: 'invalid-property' }),
+    expect(() => eduDevice.createCore({ 'x-dma-delay-ns': 'NaN' })).toThrowError(
+      expect.objectContaining({ code: 'invalid-property-value' }),
     );
   });
 });

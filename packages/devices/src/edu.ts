@@ -1,32 +1,19 @@
 /**
- * QEMU's educational PCI device ("edu", 1234:11e8 rev 0x10) as a plain model.
+ * QEMU's educational PCI device ("edu", 1234:11e8 rev 0x10), core and PCI definition in one file.
  *
- * Register map and behaviour follow QEMU's `docs/specs/edu.rst` and what a Linux guest observes
- * of QEMU's own device (identification, liveness inversion, factorial with the computing and
- * interrupt-on-completion status bits, interrupt raise/acknowledge over INTx or MSI, and a DMA
- * engine moving data between bus addresses and a 4 KiB buffer at 0x40000).
- *
- * Access rules of BAR0 (1 MiB): only 4-byte accesses below 0x80; 4- or 8-byte accesses from 0x80
- * on. 4-byte accesses go through {@link Edu.read}/{@link Edu.write}, 8-byte ones through
- * {@link Edu.read64}/{@link Edu.write64}. Unknown offsets read all-ones and ignore writes.
+ * Register map and behaviour follow QEMU's `docs/specs/edu.rst` and `hw/misc/edu.c`:
+ * identification, liveness inversion, factorial with the computing and interrupt-on-completion
+ * status bits, interrupt raise/acknowledge over INTx or MSI, and a DMA engine moving data between
+ * bus addresses and a 4 KiB buffer at 0x40000. BAR0 (1 MiB) takes 4-byte accesses below 0x80 and
+ * 4- or 8-byte ones from 0x80 on; unknown offsets read all-ones and ignore writes.
  */
-
-import { createHostClock } from './clock';
+import { hex } from '@vfu/errors';
+import { type PropertyValues, prop } from '@vfu/pci';
+import type { DeviceContext } from './api/context';
+import { defineDevice } from './api/define-device';
+import { type RegisterBank, type RegisterValues, registerTable } from './api/register-bank';
 import { DeviceError } from './errors';
-import {
-  type DeviceClock,
-  type DeviceLog,
-  type DmaAccess,
-  disconnectedInterruptLine,
-  type InterruptLine,
-  type MsiNotifier,
-  noDma,
-  noMsi,
-  type ResetKind,
-  silentDeviceLog,
-  type TimerHandle,
-} from './interfaces';
-import { RegisterMap, type RegisterSpec } from './register-map';
+import type { ResetKind, TimerHandle } from './interfaces';
 
 /** PCI identity of edu (QEMU's values). */
 export const EDU_PCI_IDS = Object.freeze({
@@ -81,185 +68,98 @@ export const EDU_DEFAULT_DMA_MASK = (1n << 28n) - 1n;
 /** QEMU completes a DMA transfer 100 ms (virtual) after the command. */
 export const EDU_DEFAULT_DMA_DELAY_NS = 100_000_000;
 
-/** The 64-bit DMA registers (0x80 on), each with the state field it holds. */
-const DMA_QWORDS = [
-  [EduRegister.DmaSource, 'dmaSource'],
-  [EduRegister.DmaDestination, 'dmaDestination'],
-  [EduRegister.DmaCount, 'dmaCount'],
-  [EduRegister.DmaCommand, 'dmaCommand'],
-] as const;
-/** State field of a 64-bit DMA register. */
-type DmaQwordField = (typeof DMA_QWORDS)[number][1];
-/** The DMA parameters: every 64-bit DMA register but the command. */
-type DmaParameterField = Exclude<DmaQwordField, 'dmaCommand'>;
-
-const U32_MASK = 0xffff_ffffn;
 const ALL_ONES_32 = 0xffff_ffff;
 const ALL_ONES_64 = 0xffff_ffff_ffff_ffffn;
-const FIRST_QWORD_OFFSET = 0x80;
+const START = BigInt(EDU_DMA_CMD_START);
+
+/** Properties of `-device edu`. */
+export const eduProperties = {
+  dma_mask: prop.uint64({
+    default: EDU_DEFAULT_DMA_MASK,
+    description: 'DMA address mask (default 28 bits, as QEMU)',
+  }),
+  'x-dma-delay-ns': prop.uint32({
+    default: EDU_DEFAULT_DMA_DELAY_NS,
+    description: 'time from the DMA command to the transfer, in ns (QEMU: 100 ms)',
+  }),
+  'x-factorial-delay-ns': prop.uint32({
+    default: 0,
+    description: 'time from the factorial write to the result, in ns (0 = next event-loop turn)',
+  }),
+} as const;
+
+/** Property values of an edu. */
+export type EduProperties = PropertyValues<typeof eduProperties>;
 
 /** Everything an edu remembers, as plain data (structured-clone safe) for save/restore. */
 export interface EduState {
-  /** Liveness register as it reads (the inverse of the last value written). */
-  liveness: number;
-  /** Factorial register: the operand while computing, then the result. */
-  factorial: number;
-  /** Status register (bit 0 computing, bit 7 interrupt on completion). */
-  status: number;
-  /** Interrupt status register. */
-  interruptStatus: number;
-  /** DMA source address. */
-  dmaSource: bigint;
-  /** DMA destination address. */
-  dmaDestination: bigint;
-  /** DMA transfer count. */
-  dmaCount: bigint;
-  /** DMA command (bit 0 set while a transfer is pending). */
-  dmaCommand: bigint;
+  /** Register values by name (the table's names). */
+  registers: RegisterValues;
   /** The 4 KiB DMA buffer. */
   dmaBuffer: Uint8Array;
 }
 
-/** What {@link Edu} is given at construction. */
-export interface EduOptions {
-  /** INTx pin A, used while MSI is disabled. */
-  irq?: InterruptLine;
-  /** The MSI capability (one vector). */
-  msi?: MsiNotifier;
-  /** DMA through the device's bus-master address space. */
-  dma?: DmaAccess;
-  /** Time source for the factorial and DMA completion (default: the host's event loop). */
-  clock?: DeviceClock;
-  /** Where guest errors go. */
-  log?: DeviceLog;
-  /** Bus addresses are masked with this before DMA (QEMU property `dma_mask`; default 28 bits). */
-  dmaMask?: bigint;
-  /** Delay between a factorial write and its result (default 0: next event-loop turn). */
-  factorialDelayNs?: number;
-  /** Delay between the DMA command and the transfer (default 100 ms, as QEMU). */
-  dmaDelayNs?: number;
-  /**
-   * Accept 4-byte accesses to the upper halves of the 64-bit DMA registers (0x84, 0x8c, 0x94) as
-   * the high 32 bits. QEMU ignores them; set this when the bus splits 8-byte accesses into two
-   * 4-byte halves (low first), so 64-bit DMA addresses stay programmable.
-   */
-  qwordHalves?: boolean;
-}
-
-const EDU_REGISTERS: readonly RegisterSpec<Edu>[] = [
+const REGISTERS = registerTable<Edu>(
   {
-    offset: EduRegister.Identification,
-    width: 4,
-    name: 'identification',
-    reset: EDU_IDENTIFICATION,
-    access: 'ro',
-    description: '0xRRrr00ed: major RR, minor rr',
-    read: () => EDU_IDENTIFICATION,
+    size: EDU_MMIO_SIZE,
+    minAccess: 4,
+    maxAccess: 8,
+    accepts: (offset, size) => size === 4 || offset >= 0x80,
+    unassigned: 'ones',
+    subword: 'start',
   },
-  {
-    offset: EduRegister.Liveness,
-    width: 4,
-    name: 'liveness',
-    reset: 0,
-    access: 'rw',
-    description: 'reads the bitwise inverse of the last value written',
-    read: (d) => d.state.liveness,
-    write: (d, v) => {
-      d.state.liveness = ~v >>> 0;
-    },
-  },
-  {
-    offset: EduRegister.Factorial,
-    width: 4,
-    name: 'factorial',
-    reset: 0,
-    access: 'rw',
-    description: 'write n to compute n! (mod 2^32); read the result once status bit 0 clears',
-    read: (d) => d.state.factorial,
-    write: (d, v) => d.startFactorial(v),
-  },
-  {
-    offset: EduRegister.Status,
-    width: 4,
-    name: 'status',
-    reset: 0,
-    access: 'rw',
-    description: 'bit 0 computing (read-only), bit 7 raise interrupt 0x1 when the factorial completes',
-    read: (d) => d.state.status,
-    write: (d, v) => {
-      d.state.status = (d.state.status & EDU_STATUS_COMPUTING) | (v & EDU_STATUS_IRQ_FACTORIAL);
-    },
-  },
-  {
-    offset: EduRegister.InterruptStatus,
-    width: 4,
-    name: 'interrupt status',
-    reset: 0,
-    access: 'ro',
-    description: 'the values that raised the interrupt, ORed',
-    read: (d) => d.state.interruptStatus,
-  },
-  {
-    offset: EduRegister.InterruptRaise,
-    width: 4,
-    name: 'interrupt raise',
-    reset: ALL_ONES_32,
-    access: 'wo',
-    description: 'ORs the value into the interrupt status and raises the interrupt',
-    write: (d, v) => d.raiseIrq(v),
-  },
-  {
-    offset: EduRegister.InterruptAcknowledge,
-    width: 4,
-    name: 'interrupt acknowledge',
-    reset: ALL_ONES_32,
-    access: 'wo',
-    description: 'clears the value from the interrupt status; the line drops at 0',
-    write: (d, v) => d.lowerIrq(v),
-  },
-  {
-    offset: EduRegister.DmaSource,
-    width: 8,
-    name: 'dma source',
-    reset: 0n,
-    access: 'rw',
-    description: 'bus address the DMA reads from (0x40000.. for the buffer)',
-    read: (d) => Number(d.state.dmaSource & U32_MASK),
-    write: (d, v) => d.writeDmaRegister('dmaSource', BigInt(v >>> 0)),
-  },
-  {
-    offset: EduRegister.DmaDestination,
-    width: 8,
-    name: 'dma destination',
-    reset: 0n,
-    access: 'rw',
-    description: 'bus address the DMA writes to (0x40000.. for the buffer)',
-    read: (d) => Number(d.state.dmaDestination & U32_MASK),
-    write: (d, v) => d.writeDmaRegister('dmaDestination', BigInt(v >>> 0)),
-  },
-  {
-    offset: EduRegister.DmaCount,
-    width: 8,
-    name: 'dma count',
-    reset: 0n,
-    access: 'rw',
-    description: 'bytes to transfer',
-    read: (d) => Number(d.state.dmaCount & U32_MASK),
-    write: (d, v) => d.writeDmaRegister('dmaCount', BigInt(v >>> 0)),
-  },
-  {
-    offset: EduRegister.DmaCommand,
-    width: 8,
-    name: 'dma command',
-    reset: 0n,
-    access: 'rw',
-    description: 'bit 0 start (ignored without it), bit 1 direction (1 = to RAM), bit 2 interrupt 0x100',
-    read: (d) => Number(d.state.dmaCommand & U32_MASK),
-    write: (d, v) => d.startDma(BigInt(v >>> 0)),
-  },
-];
-
-const EDU_REGISTER_MAP = new RegisterMap<Edu>(EDU_REGISTERS);
+  (r) => [
+    r.u32(EduRegister.Identification, 'identification', {
+      access: 'ro',
+      reset: EDU_IDENTIFICATION,
+      doc: '0xRRrr00ed: major RR, minor rr',
+    }),
+    r.u32(EduRegister.Liveness, 'liveness', {
+      doc: 'reads the bitwise inverse of the last value written',
+      write: (d, v) => d.regs.set('liveness', ~v),
+    }),
+    r.u32(EduRegister.Factorial, 'factorial', {
+      doc: 'write n to compute n! (mod 2^32); read the result once status bit 0 clears',
+      write: (d, v) => d.startFactorial(v),
+    }),
+    r.u32(EduRegister.Status, 'status', {
+      mask: EDU_STATUS_IRQ_FACTORIAL,
+      doc: 'bit 0 computing (read-only), bit 7 raise interrupt 0x1 when the factorial completes',
+    }),
+    r.u32(EduRegister.InterruptStatus, 'interrupt status', {
+      access: 'ro',
+      doc: 'the values that raised the interrupt, ORed',
+    }),
+    r.u32(EduRegister.InterruptRaise, 'interrupt raise', {
+      access: 'wo',
+      reset: ALL_ONES_32,
+      doc: 'ORs the value into the interrupt status and raises the interrupt',
+      write: (d, v) => d.raiseIrq(v),
+    }),
+    r.u32(EduRegister.InterruptAcknowledge, 'interrupt acknowledge', {
+      access: 'wo',
+      reset: ALL_ONES_32,
+      doc: 'clears the value from the interrupt status; the line drops at 0',
+      write: (d, v) => d.lowerIrq(v),
+    }),
+    r.u64(EduRegister.DmaSource, 'dma source', {
+      doc: 'bus address the DMA reads from (0x40000.. for the buffer)',
+      write: (d, v) => d.writeDmaParameter('dma source', v),
+    }),
+    r.u64(EduRegister.DmaDestination, 'dma destination', {
+      doc: 'bus address the DMA writes to (0x40000.. for the buffer)',
+      write: (d, v) => d.writeDmaParameter('dma destination', v),
+    }),
+    r.u64(EduRegister.DmaCount, 'dma count', {
+      doc: 'bytes to transfer',
+      write: (d, v) => d.writeDmaParameter('dma count', v),
+    }),
+    r.u64(EduRegister.DmaCommand, 'dma command', {
+      doc: 'bit 0 start (ignored without it), bit 1 direction (1 = to RAM), bit 2 interrupt 0x100',
+      write: (d, v) => d.startDma(v),
+    }),
+  ],
+);
 
 /** n! modulo 2^32, as QEMU's 32-bit loop computes it (0! = 1; every n >= 34 gives 0). */
 export function eduFactorial(n: number): number {
@@ -271,428 +171,264 @@ export function eduFactorial(n: number): number {
   return result;
 }
 
-function freshState(): EduState {
-  return {
-    liveness: 0,
-    factorial: 0,
-    status: 0,
-    interruptStatus: 0,
-    dmaSource: 0n,
-    dmaDestination: 0n,
-    dmaCount: 0n,
-    dmaCommand: 0n,
-    dmaBuffer: new Uint8Array(EDU_DMA_BUFFER_SIZE),
-  };
-}
-
 /** The edu device core: registers, factorial engine, interrupt controller and DMA engine. */
 export class Edu {
   /** The register table (offset order), for documentation and introspection. */
-  static readonly registers = EDU_REGISTER_MAP.registers;
+  static readonly registers = REGISTERS.registers;
 
-  /** Live register state. Mutate only through the device's methods. */
-  state: EduState = freshState();
-
-  private readonly irqLine: InterruptLine;
-  private readonly msi: MsiNotifier;
-  private readonly dma: DmaAccess;
-  private readonly clock: DeviceClock;
-  private readonly log: DeviceLog;
-  private readonly dmaMask: bigint;
-  private readonly factorialDelayNs: number;
-  private readonly dmaDelayNs: number;
-  private readonly qwordHalves: boolean;
-  private factorialTimer: TimerHandle | undefined;
-  private dmaTimer: TimerHandle | undefined;
-  private inFlightDma: Promise<void> | undefined;
+  /** BAR0: the register bank. */
+  readonly regs: RegisterBank<Edu>;
+  /** The 4 KiB DMA buffer. */
+  dmaBuffer = new Uint8Array(EDU_DMA_BUFFER_SIZE);
+  readonly #ctx: DeviceContext<EduProperties>;
+  #factorialTimer: TimerHandle | undefined;
+  #dmaTimer: TimerHandle | undefined;
+  #inFlightDma: Promise<void> | undefined;
   // Bumped by reset/restore so a DMA completing afterwards does not touch the new state.
-  private generation = 0;
+  #generation = 0;
 
-  constructor(options: EduOptions = {}) {
-    this.irqLine = options.irq ?? disconnectedInterruptLine;
-    this.msi = options.msi ?? noMsi;
-    this.dma = options.dma ?? noDma;
-    this.clock = options.clock ?? createHostClock();
-    this.log = options.log ?? silentDeviceLog;
-    this.dmaMask = options.dmaMask ?? EDU_DEFAULT_DMA_MASK;
-    if (this.dmaMask < 0n || this.dmaMask > ALL_ONES_64) {
-      throw new DeviceError(
-        'invalid-property',
-        `edu: dma_mask 0x${this.dmaMask.toString(16)} is not a 64-bit value`,
-        {
-          deviceType: 'edu',
-          property: 'dma_mask',
-          value: this.dmaMask,
-        },
-      );
-    }
-    this.factorialDelayNs = checkDelay('factorialDelayNs', options.factorialDelayNs ?? 0);
-    this.dmaDelayNs = checkDelay('dmaDelayNs', options.dmaDelayNs ?? EDU_DEFAULT_DMA_DELAY_NS);
-    this.qwordHalves = options.qwordHalves ?? false;
+  constructor(ctx: DeviceContext<EduProperties>) {
+    this.#ctx = ctx;
+    this.regs = REGISTERS.bind(this, { log: ctx.log, deviceName: 'edu' });
   }
 
-  /** A 1-, 2- or 4-byte read of BAR0 at `offset`. Only 4-byte aligned reads reach registers. */
+  /** A 4-byte (or narrower, refused) guest read of BAR0 at `offset`. */
   read(offset: number, size: 1 | 2 | 4): number {
-    if (!this.checkAccess(offset, size, false)) return size === 4 ? ALL_ONES_32 : 0;
-    if (size !== 4) {
-      // QEMU rejects accesses below 4 bytes before they reach the device: the guest reads 0.
-      this.guestError('access size below 4 bytes rejected', offset, size);
-      return 0;
-    }
-    const reg = EDU_REGISTER_MAP.at(offset);
-    if (reg?.read !== undefined) return reg.read(this) >>> 0;
-    if (this.qwordHalves) {
-      const high = this.qwordHighHalf(offset);
-      if (high !== undefined) return Number((this.state[high] >> 32n) & U32_MASK);
-    }
-    return ALL_ONES_32;
+    return this.regs.read(offset, size);
   }
 
-  /** A 1-, 2- or 4-byte write of BAR0 at `offset`. Only 4-byte aligned writes reach registers. */
+  /** A 4-byte (or narrower, refused) guest write of BAR0 at `offset`. */
   write(offset: number, value: number, size: 1 | 2 | 4): void {
-    if (!this.checkAccess(offset, size, true, value)) return;
-    if (size !== 4) {
-      this.guestError('access size below 4 bytes rejected', offset, size, value);
-      return;
-    }
-    const reg = EDU_REGISTER_MAP.at(offset);
-    if (reg?.write !== undefined) {
-      reg.write(this, value >>> 0);
-      return;
-    }
-    if (reg !== undefined) {
-      this.guestError('write to a read-only register ignored', offset, size, value, reg.name);
-      return;
-    }
-    const high = this.qwordHighHalf(offset);
-    if (high !== undefined) {
-      if (this.qwordHalves && high !== 'dmaCommand') {
-        const low = this.state[high] & U32_MASK;
-        this.writeDmaRegister(high, (BigInt(value >>> 0) << 32n) | low);
-      }
-      // QEMU ignores 4-byte writes to the upper halves of the 64-bit registers.
-      return;
-    }
-    this.guestError('write to an unassigned offset ignored', offset, size, value);
+    this.regs.write(offset, value, size);
   }
 
-  /** An 8-byte read of BAR0 at `offset` (the DMA registers); elsewhere all-ones, as QEMU. */
+  /** An 8-byte guest read of BAR0 at `offset` (the DMA registers; all-ones elsewhere from 0x80). */
   read64(offset: number): bigint {
-    if (!this.checkAccess(offset, 8, false)) return ALL_ONES_64;
-    if (offset < FIRST_QWORD_OFFSET) {
-      this.guestError('8-byte access below 0x80 rejected', offset, 8);
-      return ALL_ONES_64;
-    }
-    const field = qwordField(offset);
-    return field === undefined ? ALL_ONES_64 : this.state[field];
+    return this.regs.read64(offset);
   }
 
-  /** An 8-byte write of BAR0 at `offset` (the DMA registers); ignored elsewhere, as QEMU. */
+  /** An 8-byte guest write of BAR0 at `offset`. */
   write64(offset: number, value: bigint): void {
-    const v = BigInt.asUintN(64, value);
-    if (!this.checkAccess(offset, 8, true, v)) return;
-    if (offset < FIRST_QWORD_OFFSET) {
-      this.guestError('8-byte access below 0x80 ignored', offset, 8, v);
-      return;
-    }
-    const field = qwordField(offset);
-    if (field === undefined) {
-      this.guestError('write to an unassigned offset ignored', offset, 8, v);
-    } else if (field === 'dmaCommand') {
-      this.startDma(v);
-    } else {
-      this.writeDmaRegister(field, v);
-    }
+    this.regs.write64(offset, value);
   }
 
   /**
-   * Return every register to its reset value, cancel the pending factorial and DMA (a transfer
-   * already issued completes without touching the device), lower the interrupt line. A cold reset
-   * also clears the DMA buffer.
+   * Every register back to its reset value, the pending factorial and DMA cancelled (a transfer
+   * already issued completes without touching the device), the interrupt line lowered. A cold
+   * reset also clears the DMA buffer.
    */
   reset(kind: ResetKind = 'warm'): void {
-    this.stopTimers();
-    const buffer = this.state.dmaBuffer;
-    this.state = freshState();
-    if (kind === 'warm') this.state.dmaBuffer = buffer;
-    this.irqLine.setLevel(false);
+    this.#stopTimers();
+    this.regs.reset();
+    if (kind === 'cold') this.dmaBuffer = new Uint8Array(EDU_DMA_BUFFER_SIZE);
+    this.#ctx.irq.intx.setLevel(false);
   }
 
   /** A deep copy of the device state. */
   saveState(): EduState {
-    return { ...this.state, dmaBuffer: this.state.dmaBuffer.slice() };
+    return { registers: this.regs.save(), dmaBuffer: this.dmaBuffer.slice() };
   }
 
   /**
-   * Replace the device state with `state` (as {@link saveState} produced it). A factorial or DMA
-   * that was pending when the state was saved is scheduled again; the interrupt line is driven
-   * to match the restored interrupt status.
+   * Replaces the state with a saved one after checking all of it (nothing is applied when a field
+   * is bad). A pending factorial or DMA is scheduled again; INTx follows the interrupt status.
    */
-  restoreState(state: EduState): void {
-    validateEduState(state);
-    this.stopTimers();
-    this.state = { ...state, dmaBuffer: state.dmaBuffer.slice() };
-    if (this.state.status & EDU_STATUS_COMPUTING) this.scheduleFactorial();
-    if (this.state.dmaCommand & BigInt(EDU_DMA_CMD_START)) this.scheduleDma();
-    if (!this.msi.isEnabled()) this.irqLine.setLevel(this.state.interruptStatus !== 0);
+  restoreState(state: unknown): void {
+    const s = state as Partial<EduState> | null;
+    const buffer = s?.dmaBuffer;
+    if (!(buffer instanceof Uint8Array) || buffer.length !== EDU_DMA_BUFFER_SIZE) {
+      throw new DeviceError('invalid-state', 'edu: saved dmaBuffer is not 4096 bytes', {
+        deviceType: 'edu',
+        property: 'dmaBuffer',
+      });
+    }
+    const status = (s?.registers as Record<string, unknown> | undefined)?.status;
+    if (typeof status === 'number' && (status & ~(EDU_STATUS_COMPUTING | EDU_STATUS_IRQ_FACTORIAL)) !== 0) {
+      throw new DeviceError('invalid-state', 'edu: saved status has undefined bits', {
+        deviceType: 'edu',
+        property: 'status',
+        value: status,
+      });
+    }
+    this.#stopTimers();
+    this.regs.load(s?.registers);
+    this.dmaBuffer = buffer.slice();
+    if (this.regs.u32('status') & EDU_STATUS_COMPUTING) this.#scheduleFactorial();
+    if (this.regs.u64('dma command') & START) this.#scheduleDma();
+    if (!this.#ctx.irq.msi.isEnabled()) this.#ctx.irq.intx.setLevel(this.regs.u32('interrupt status') !== 0);
   }
 
   /** Resolves once no DMA transfer is in flight (for orderly teardown and tests). */
   async whenIdle(): Promise<void> {
-    while (this.inFlightDma !== undefined) await this.inFlightDma;
+    while (this.#inFlightDma !== undefined) await this.#inFlightDma;
   }
 
-  /** Release timers; the device must not be used afterwards. */
+  /** Releases timers; the device must not be used afterwards. */
   destroy(): void {
-    this.stopTimers();
+    this.#stopTimers();
   }
 
   /** @internal Start computing `operand`! unless a computation is running. */
   startFactorial(operand: number): void {
-    if (this.state.status & EDU_STATUS_COMPUTING) {
-      this.guestError(
-        'factorial written while computing; ignored',
-        EduRegister.Factorial,
-        4,
-        operand,
-        'factorial',
-      );
+    if (this.regs.u32('status') & EDU_STATUS_COMPUTING) {
+      this.regs.guestError('factorial written while computing; ignored', EduRegister.Factorial, 4, operand);
       return;
     }
-    this.state.factorial = operand >>> 0;
-    this.state.status |= EDU_STATUS_COMPUTING;
-    this.scheduleFactorial();
+    this.regs.set('factorial', operand);
+    this.regs.set('status', this.regs.u32('status') | EDU_STATUS_COMPUTING);
+    this.#scheduleFactorial();
   }
 
   /** @internal OR `value` into the interrupt status and signal it (MSI when enabled, else INTx). */
   raiseIrq(value: number): void {
-    this.state.interruptStatus = (this.state.interruptStatus | value) >>> 0;
-    if (this.state.interruptStatus === 0) return;
-    if (this.msi.isEnabled()) this.msi.notify(0);
-    else this.irqLine.setLevel(true);
+    const status = (this.regs.u32('interrupt status') | value) >>> 0;
+    this.regs.set('interrupt status', status);
+    if (status === 0) return;
+    if (this.#ctx.irq.msi.isEnabled()) this.#ctx.irq.msi.notify(0);
+    else this.#ctx.irq.intx.setLevel(true);
   }
 
   /** @internal Clear `value` from the interrupt status; drop INTx when nothing is left. */
   lowerIrq(value: number): void {
-    this.state.interruptStatus = (this.state.interruptStatus & ~value) >>> 0;
-    if (this.state.interruptStatus === 0 && !this.msi.isEnabled()) this.irqLine.setLevel(false);
+    const status = (this.regs.u32('interrupt status') & ~value) >>> 0;
+    this.regs.set('interrupt status', status);
+    if (status === 0 && !this.#ctx.irq.msi.isEnabled()) this.#ctx.irq.intx.setLevel(false);
   }
 
   /** @internal Write a DMA parameter register; ignored while a transfer is pending, as QEMU. */
-  writeDmaRegister(field: DmaParameterField, value: bigint): void {
-    if (this.state.dmaCommand & BigInt(EDU_DMA_CMD_START)) {
-      this.guestError(
-        'DMA register written while a transfer is pending; ignored',
-        qwordOffset(field),
-        4,
-        value,
-      );
+  writeDmaParameter(name: 'dma source' | 'dma destination' | 'dma count', value: bigint): void {
+    if (this.regs.u64('dma command') & START) {
+      const offset = REGISTERS.named(name).offset;
+      this.regs.guestError('DMA register written while a transfer is pending; ignored', offset, 8, value);
       return;
     }
-    this.state[field] = value;
+    this.regs.set(name, value);
   }
 
-  /** @internal Handle a DMA command write: start a transfer when bit 0 is set and none is pending. */
+  /** @internal A DMA command write: start a transfer when bit 0 is set and none is pending. */
   startDma(command: bigint): void {
-    if (!(command & BigInt(EDU_DMA_CMD_START))) return; // QEMU ignores commands without START.
-    if (this.state.dmaCommand & BigInt(EDU_DMA_CMD_START)) {
-      this.guestError(
+    if (!(command & START)) return; // QEMU ignores commands without START.
+    if (this.regs.u64('dma command') & START) {
+      this.regs.guestError(
         'DMA command written while a transfer is pending; ignored',
         EduRegister.DmaCommand,
-        4,
+        8,
         command,
       );
       return;
     }
-    this.state.dmaCommand = command;
-    this.scheduleDma();
+    this.regs.set('dma command', command);
+    this.#scheduleDma();
   }
 
-  private scheduleFactorial(): void {
-    this.factorialTimer?.cancel();
-    this.factorialTimer = this.clock.setTimer(this.factorialDelayNs, () => this.completeFactorial());
+  #scheduleFactorial(): void {
+    this.#factorialTimer?.cancel();
+    this.#factorialTimer = this.#ctx.clock.setTimer(this.#ctx.props['x-factorial-delay-ns'], () => {
+      this.#factorialTimer = undefined;
+      this.regs.set('factorial', eduFactorial(this.regs.u32('factorial')));
+      const status = this.regs.u32('status') & ~EDU_STATUS_COMPUTING;
+      this.regs.set('status', status);
+      if (status & EDU_STATUS_IRQ_FACTORIAL) this.raiseIrq(EDU_IRQ_FACTORIAL);
+    });
   }
 
-  private completeFactorial(): void {
-    this.factorialTimer = undefined;
-    this.state.factorial = eduFactorial(this.state.factorial);
-    this.state.status &= ~EDU_STATUS_COMPUTING;
-    if (this.state.status & EDU_STATUS_IRQ_FACTORIAL) this.raiseIrq(EDU_IRQ_FACTORIAL);
-  }
-
-  private scheduleDma(): void {
-    this.dmaTimer?.cancel();
-    this.dmaTimer = this.clock.setTimer(this.dmaDelayNs, () => {
-      this.dmaTimer = undefined;
-      const run = this.runDma().finally(() => {
-        if (this.inFlightDma === run) this.inFlightDma = undefined;
+  #scheduleDma(): void {
+    this.#dmaTimer?.cancel();
+    this.#dmaTimer = this.#ctx.clock.setTimer(this.#ctx.props['x-dma-delay-ns'], () => {
+      this.#dmaTimer = undefined;
+      const run = this.#runDma().finally(() => {
+        if (this.#inFlightDma === run) this.#inFlightDma = undefined;
       });
-      this.inFlightDma = run;
+      this.#inFlightDma = run;
     });
   }
 
   /** The transfer itself: check the buffer range, clamp the bus address, move the bytes. */
-  private async runDma(): Promise<void> {
-    const generation = this.generation;
-    const { dmaCommand: command, dmaCount: count } = this.state;
+  async #runDma(): Promise<void> {
+    const generation = this.#generation;
+    const command = this.regs.u64('dma command');
+    const count = this.regs.u64('dma count');
     const toRam = (command & BigInt(EDU_DMA_CMD_TO_RAM)) !== 0n;
-    const bufferAddress = toRam ? this.state.dmaSource : this.state.dmaDestination;
-    const busAddress = toRam ? this.state.dmaDestination : this.state.dmaSource;
-    const bufferOffset = this.bufferOffsetFor(bufferAddress, count);
+    const source = this.regs.u64('dma source');
+    const destination = this.regs.u64('dma destination');
+    const bufferOffset = this.#bufferOffsetFor(toRam ? source : destination, count);
     if (bufferOffset !== undefined && count > 0n) {
       const length = Number(count);
-      const address = this.clampAddress(busAddress);
+      const address = this.#clampAddress(toRam ? destination : source);
       try {
         if (toRam) {
-          const data = this.state.dmaBuffer.slice(bufferOffset, bufferOffset + length);
-          const result = await this.dma.write(address, data);
-          if (result !== 'ok') this.dmaError('write to', address, length, result);
+          const data = this.dmaBuffer.slice(bufferOffset, bufferOffset + length);
+          const result = await this.#ctx.dma.write(address, data);
+          if (result !== 'ok')
+            this.#dmaError(`DMA write to ${hex(address)} (+${hex(length)}) failed: ${result}`);
         } else {
           const data = new Uint8Array(length);
-          const result = await this.dma.read(address, data);
-          if (generation !== this.generation) return;
+          const result = await this.#ctx.dma.read(address, data);
+          if (generation !== this.#generation) return;
           // A failed bus read returns zeros (QEMU's unassigned memory), as the buffer then shows.
           if (result !== 'ok') {
             data.fill(0);
-            this.dmaError('read from', address, length, result);
+            this.#dmaError(`DMA read from ${hex(address)} (+${hex(length)}) failed: ${result}`);
           }
-          this.state.dmaBuffer.set(data, bufferOffset);
+          this.dmaBuffer.set(data, bufferOffset);
         }
       } catch (cause) {
         // A DMA implementation must not throw, but a device must never throw out either.
-        this.log.guestError({
-          device: 'edu',
-          message: `DMA failed: ${String(cause)}`,
-          register: 'dma command',
-        });
+        this.#dmaError(`DMA failed: ${String(cause)}`);
       }
     }
-    if (generation !== this.generation) return;
-    this.state.dmaCommand &= ~BigInt(EDU_DMA_CMD_START);
+    if (generation !== this.#generation) return;
+    this.regs.set('dma command', this.regs.u64('dma command') & ~START);
     if (command & BigInt(EDU_DMA_CMD_IRQ)) this.raiseIrq(EDU_IRQ_DMA);
   }
 
   /** Offset into the buffer for a transfer of `count` bytes at `address`, or undefined (logged). */
-  private bufferOffsetFor(address: bigint, count: bigint): number | undefined {
+  #bufferOffsetFor(address: bigint, count: bigint): number | undefined {
     const end = address + count;
     const bufferEnd = EDU_DMA_BUFFER_ADDRESS + BigInt(EDU_DMA_BUFFER_SIZE);
     if (address >= EDU_DMA_BUFFER_ADDRESS && end <= bufferEnd && end <= ALL_ONES_64) {
       return Number(address - EDU_DMA_BUFFER_ADDRESS);
     }
-    this.log.guestError({
-      device: 'edu',
-      register: 'dma command',
-      message:
-        `DMA range 0x${address.toString(16)}-0x${(end - 1n).toString(16)} out of the buffer ` +
-        `0x${EDU_DMA_BUFFER_ADDRESS.toString(16)}-0x${(bufferEnd - 1n).toString(16)}; transfer skipped`,
-    });
+    this.#dmaError(
+      `DMA range ${hex(address)}-${hex(end - 1n)} out of the buffer ` +
+        `${hex(EDU_DMA_BUFFER_ADDRESS)}-${hex(bufferEnd - 1n)}; transfer skipped`,
+    );
     return undefined;
   }
 
-  private clampAddress(address: bigint): bigint {
-    const clamped = address & this.dmaMask;
-    if (clamped !== address) {
-      this.log.guestError({
-        device: 'edu',
-        register: 'dma command',
-        message: `clamping DMA address 0x${address.toString(16)} to 0x${clamped.toString(16)} (dma_mask)`,
-      });
-    }
+  #clampAddress(address: bigint): bigint {
+    const clamped = address & this.#ctx.props.dma_mask;
+    if (clamped !== address)
+      this.#dmaError(`clamping DMA address ${hex(address)} to ${hex(clamped)} (dma_mask)`);
     return clamped;
   }
 
-  private dmaError(verb: string, address: bigint, length: number, result: string): void {
-    this.log.guestError({
-      device: 'edu',
-      register: 'dma command',
-      message: `DMA ${verb} 0x${address.toString(16)} (+0x${length.toString(16)}) failed: ${result}`,
-    });
+  #dmaError(message: string): void {
+    this.#ctx.guestError({ register: 'dma command', message });
   }
 
-  private stopTimers(): void {
-    this.generation++;
-    this.factorialTimer?.cancel();
-    this.factorialTimer = undefined;
-    this.dmaTimer?.cancel();
-    this.dmaTimer = undefined;
-  }
-
-  private checkAccess(offset: number, size: number, isWrite: boolean, value?: number | bigint): boolean {
-    if (!Number.isInteger(offset) || offset < 0 || offset + size > EDU_MMIO_SIZE) {
-      this.guestError('access outside BAR0', offset, size, isWrite ? value : undefined);
-      return false;
-    }
-    if (offset % size !== 0) {
-      this.guestError('unaligned access rejected', offset, size, isWrite ? value : undefined);
-      return false;
-    }
-    return true;
-  }
-
-  private qwordHighHalf(offset: number): DmaQwordField | undefined {
-    return offset % 8 === 4 ? qwordField(offset - 4) : undefined;
-  }
-
-  private guestError(
-    message: string,
-    offset: number,
-    size: number,
-    value?: number | bigint,
-    register?: string,
-  ): void {
-    const name = register ?? EDU_REGISTER_MAP.at(offset)?.name;
-    this.log.guestError({
-      device: 'edu',
-      message,
-      offset,
-      size,
-      ...(name === undefined ? {} : { register: name }),
-      ...(value === undefined ? {} : { value }),
-    });
+  #stopTimers(): void {
+    this.#generation++;
+    this.#factorialTimer?.cancel();
+    this.#factorialTimer = undefined;
+    this.#dmaTimer?.cancel();
+    this.#dmaTimer = undefined;
   }
 }
 
-function qwordField(offset: number): DmaQwordField | undefined {
-  return DMA_QWORDS.find(([at]) => at === offset)?.[1];
-}
-
-function qwordOffset(field: DmaQwordField): number {
-  // Every field is in the table: the type admits no other.
-  return DMA_QWORDS.find(([, f]) => f === field)![0];
-}
-
-function checkDelay(name: string, value: number): number {
-  if (!Number.isFinite(value) || value < 0) {
-    throw new DeviceError('invalid-property', `edu: ${name} must be a finite number >= 0, got ${value}`, {
-      deviceType: 'edu',
-      property: name,
-      value,
-    });
-  }
-  return value;
-}
-
-function validateEduState(state: EduState): void {
-  const u32 = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= ALL_ONES_32;
-  const u64 = (v: unknown) => typeof v === 'bigint' && v >= 0n && v <= ALL_ONES_64;
-  const ok =
-    typeof state === 'object' &&
-    state !== null &&
-    u32(state.liveness) &&
-    u32(state.factorial) &&
-    u32(state.status) &&
-    (state.status & ~(EDU_STATUS_COMPUTING | EDU_STATUS_IRQ_FACTORIAL)) === 0 &&
-    u32(state.interruptStatus) &&
-    u64(state.dmaSource) &&
-    u64(state.dmaDestination) &&
-    u64(state.dmaCount) &&
-    u64(state.dmaCommand) &&
-    state.dmaBuffer instanceof Uint8Array &&
-    state.dmaBuffer.length === EDU_DMA_BUFFER_SIZE;
-  if (!ok) {
-    throw new DeviceError('invalid-state', 'edu: malformed saved state', {
-      deviceType: 'edu',
-      property: 'state',
-    });
-  }
-}
+/**
+ * `-device edu`: 1234:11e8 rev 0x10, class 0x00ff00, BAR0 1 MiB 32-bit MMIO, INTx pin A and a
+ * 64-bit single-vector MSI capability at 0x40, DMA through the bus-master address space.
+ */
+export const eduDevice = defineDevice({
+  name: 'edu',
+  description: 'QEMU educational PCI device (1234:11e8)',
+  identity: { ...EDU_PCI_IDS, interruptPin: 1 },
+  properties: eduProperties,
+  create: (ctx) => new Edu(ctx),
+  bars: (edu) => [{ index: 0, kind: 'mem32', registers: edu.regs }],
+  capabilities: { msi: { vectors: 1, address64: true, perVectorMask: false } },
+  unrealize: (edu) => edu.reset('cold'),
+  reset: (edu, kind) => edu.reset(kind),
+  state: { version: 1, save: (edu) => edu.saveState(), load: (edu, data) => edu.restoreState(data) },
+});

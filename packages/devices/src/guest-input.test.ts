@@ -3,7 +3,7 @@ import { describe, expect } from 'vitest';
 import { FakeDma, flushMicrotasks, RecordingIrq, RecordingLog, RecordingMsi } from '../test/helpers';
 import { MemoryCharBackend } from './chardev/memory';
 import { ManualClock } from './clock';
-import { Edu } from './edu';
+import { eduDevice } from './edu';
 import { PciIdio16 } from './pci-idio-16';
 import { PciTestdev } from './pci-testdev';
 import { Serial16550 } from './serial-16550';
@@ -71,13 +71,15 @@ describe('random guest accesses', () => {
     const clock = new ManualClock();
     const msi = new RecordingMsi();
     msi.enabled = msiEnabled;
-    const edu = new Edu({
-      clock,
-      msi,
-      irq: new RecordingIrq(),
-      log: new RecordingLog(),
-      dma: new FakeDma(new Uint8Array(4096)),
-    });
+    const edu = eduDevice.createCore(
+      {},
+      {
+        clock,
+        irq: { msi, intx: new RecordingIrq() },
+        log: new RecordingLog(),
+        dma: new FakeDma(new Uint8Array(4096)),
+      },
+    );
     for (const op of ops) {
       drive(edu, [op]);
       clock.advance(50_000_000);

@@ -1,6 +1,7 @@
 /**
- * `@vfu/devices`: PCI device models (edu, pci-testdev, pci-serial, ACCES PCI-IDIO-16) as plain
- * register-level cores with injected interrupts, DMA, clock and log.
+ * `@vfu/devices`: the device-author API (register tables, `defineDevice`) and the zoo built on it
+ * (edu, pci-testdev, pci-serial, ACCES PCI-IDIO-16), each a core with injected interrupts, DMA,
+ * clock and log and a PCI definition.
  */
 
 export {
@@ -29,11 +30,13 @@ export {
   type RuntimePropertySpec,
   registerDeviceTypes,
   type SavedDeviceState,
+  type StatusPropertySpec,
 } from './api/define-device';
 export {
   type AccessSize,
   type RangeEntry,
   type RangeOptions,
+  type RegisterAccess,
   RegisterBank,
   type RegisterBuilder,
   type RegisterEntry,
@@ -80,10 +83,12 @@ export {
   EDU_STATUS_COMPUTING,
   EDU_STATUS_IRQ_FACTORIAL,
   Edu,
-  type EduOptions,
+  type EduProperties,
   EduRegister,
   type EduState,
+  eduDevice,
   eduFactorial,
+  eduProperties,
 } from './edu';
 export { DeviceError, type DeviceErrorCode, type DeviceErrorContext, isDeviceError } from './errors';
 export {
@@ -104,19 +109,6 @@ export {
   type TimerHandle,
 } from './interfaces';
 export * from './nvme';
-export type { ZooContext } from './pci/context';
-export { EduPciDevice, type EduProperties, eduProperties } from './pci/edu-pci';
-export { PciIdio16Device, type PciIdio16Properties, pciIdio16Properties } from './pci/pci-idio-16-pci';
-export { PciSerialDevice, type PciSerialProperties, pciSerialProperties } from './pci/pci-serial';
-export { PciTestdevPciDevice, type PciTestdevProperties, pciTestdevProperties } from './pci/pci-testdev-pci';
-export { busMasterDma, intxLine, msiNotifier } from './pci/wiring';
-export {
-  DEFAULT_ZOO_DEVICES,
-  type RegisterZooOptions,
-  registerZooDevices,
-  type ZooDeviceType,
-  zooDeviceClass,
-} from './pci/zoo';
 export {
   IDIO_16_STATUS_INPUTS_HIGH,
   IDIO_16_STATUS_INPUTS_LOW,
@@ -128,7 +120,10 @@ export {
   type PciIdio16Options,
   PciIdio16Register,
   type PciIdio16State,
+  pciIdio16Device,
+  pciIdio16Properties,
 } from './pci-idio-16';
+export { PciSerial, pciSerialDevice, pciSerialProperties } from './pci-serial';
 export {
   PCI_TESTDEV_DATAMATCH,
   PCI_TESTDEV_MMIO_SIZE,
@@ -145,7 +140,14 @@ export {
   type PciTestdevState,
   type PciTestdevTest,
   type PciTestdevTestKind,
+  pciTestdevDevice,
   pciTestdevHeaderBytes,
+  pciTestdevProperties,
 } from './pci-testdev';
-export { type RegisterAccess, RegisterMap, type RegisterSpec } from './register-map';
 export * from './serial-16550';
+export {
+  DEFAULT_ZOO_DEVICES,
+  type RegisterZooOptions,
+  registerZooDevices,
+  ZOO_DEVICES,
+} from './zoo';

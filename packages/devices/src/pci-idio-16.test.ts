@@ -77,7 +77,7 @@ describe('PCI-IDIO-16 registers', () => {
     expect(rd(7)).toBe(0xff);
     expect(rd(0xff)).toBe(0xff);
     wr(0x10, 1);
-    expect(log.guestErrors[0]?.message).toContain('unused');
+    expect(log.guestErrors[0]?.message).toContain('unassigned');
   });
 
   test('accesses outside BAR2 are logged, never thrown', () => {

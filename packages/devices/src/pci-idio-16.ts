@@ -20,6 +20,9 @@
  * 0xff (nothing decodes them) and ignore writes.
  */
 
+import { prop } from '@vfu/pci';
+import { defineDevice } from './api/define-device';
+import { type RegisterBank, registerTable } from './api/register-bank';
 import { DeviceError } from './errors';
 import {
   type DeviceLog,
@@ -28,7 +31,6 @@ import {
   type ResetKind,
   silentDeviceLog,
 } from './interfaces';
-import { RegisterMap, type RegisterSpec } from './register-map';
 
 /**
  * PCI identity of the PCI-IDIO-16. The driver matches vendor and device only; class, revision and
@@ -91,93 +93,57 @@ export interface PciIdio16Options {
   inputs?: number;
 }
 
-const IDIO_REGISTERS: readonly RegisterSpec<PciIdio16>[] = [
-  {
-    offset: 0,
-    width: 1,
-    name: 'out0_7',
-    reset: 0x00,
-    access: 'rw',
-    description: 'FET drive outputs 0-7',
-    read: (d) => d.state.outputs & 0xff,
-    write: (d, v) => d.setOutputsFromGuest((d.state.outputs & 0xff00) | v),
-  },
-  {
-    offset: 1,
-    width: 1,
-    name: 'in0_7',
-    reset: 0x00,
-    access: 'rw',
-    description: 'read: isolated inputs 0-7; write: clear interrupt',
-    read: (d) => d.state.inputs & 0xff,
-    write: (d) => d.clearInterrupt(),
-  },
-  {
-    offset: 2,
-    width: 1,
-    name: 'irq_ctl',
-    reset: 0x00,
-    access: 'rw',
-    description: 'read: enable IRQ; write: disable IRQ',
-    read: (d) => {
-      d.state.irqEnabled = true;
-      return 0;
-    },
-    write: (d) => {
-      d.state.irqEnabled = false;
-    },
-  },
-  {
-    offset: 3,
-    width: 1,
-    name: 'filter_ctl',
-    reset: 0x00,
-    access: 'rw',
-    description: 'read: activate input filters; write: deactivate input filters',
-    read: (d) => {
-      d.state.filtersActive = true;
-      return 0;
-    },
-    write: (d) => {
-      d.state.filtersActive = false;
-    },
-  },
-  {
-    offset: 4,
-    width: 1,
-    name: 'out8_15',
-    reset: 0x00,
-    access: 'rw',
-    description: 'FET drive outputs 8-15',
-    read: (d) => d.state.outputs >> 8,
-    write: (d, v) => d.setOutputsFromGuest((d.state.outputs & 0x00ff) | (v << 8)),
-  },
-  {
-    offset: 5,
-    width: 1,
-    name: 'in8_15',
-    reset: 0x00,
-    access: 'ro',
-    description: 'isolated inputs 8-15',
-    read: (d) => d.state.inputs >> 8,
-  },
-  {
-    offset: 6,
-    width: 1,
-    name: 'irq_status',
-    reset: 0x00,
-    access: 'ro',
-    description: 'bit 0 change on inputs 0-7, bit 1 change on inputs 8-15, bit 2 interrupt pending',
-    read: (d) => d.state.interruptStatus,
-  },
-];
-
-const IDIO_REGISTER_MAP = new RegisterMap<PciIdio16>(IDIO_REGISTERS);
+const IDIO_REGISTERS = registerTable<PciIdio16>(
+  { size: PCI_IDIO_16_IO_SIZE, maxAccess: 8, unassigned: 'ones' },
+  (r) => [
+    r.u8(0, 'out0_7', {
+      doc: 'FET drive outputs 0-7',
+      read: (d) => d.state.outputs & 0xff,
+      write: (d, v) => d.setOutputsFromGuest((d.state.outputs & 0xff00) | v),
+    }),
+    r.u8(1, 'in0_7', {
+      doc: 'read: isolated inputs 0-7; write: clear interrupt',
+      read: (d) => d.state.inputs & 0xff,
+      write: (d) => d.clearInterrupt(),
+    }),
+    r.u8(2, 'irq_ctl', {
+      doc: 'read: enable IRQ; write: disable IRQ',
+      read: (d) => {
+        d.state.irqEnabled = true;
+        return 0;
+      },
+      write: (d) => {
+        d.state.irqEnabled = false;
+      },
+    }),
+    r.u8(3, 'filter_ctl', {
+      doc: 'read: activate input filters; write: deactivate input filters',
+      read: (d) => {
+        d.state.filtersActive = true;
+        return 0;
+      },
+      write: (d) => {
+        d.state.filtersActive = false;
+      },
+    }),
+    r.u8(4, 'out8_15', {
+      doc: 'FET drive outputs 8-15',
+      read: (d) => d.state.outputs >> 8,
+      write: (d, v) => d.setOutputsFromGuest((d.state.outputs & 0x00ff) | (v << 8)),
+    }),
+    r.u8(5, 'in8_15', { access: 'ro', doc: 'isolated inputs 8-15', read: (d) => d.state.inputs >> 8 }),
+    r.u8(6, 'irq_status', {
+      access: 'ro',
+      doc: 'bit 0 change on inputs 0-7, bit 1 change on inputs 8-15, bit 2 interrupt pending',
+      read: (d) => d.state.interruptStatus,
+    }),
+  ],
+);
 
 /** The PCI-IDIO-16 core. Inputs are driven by the host ({@link setInputs}), outputs by the guest. */
 export class PciIdio16 {
   /** The register table, for documentation and introspection. */
-  static readonly registers = IDIO_REGISTER_MAP.registers;
+  static readonly registers = IDIO_REGISTERS.registers;
 
   /** Live state. Mutate only through the device's methods. */
   state: PciIdio16State;
@@ -186,12 +152,14 @@ export class PciIdio16 {
   private readonly log: DeviceLog;
   private readonly powerOnInputs: number;
   private readonly outputListeners = new Set<(outputs: number, previous: number) => void>();
+  readonly #regs: RegisterBank<PciIdio16>;
 
   constructor(options: PciIdio16Options = {}) {
     this.irq = options.irq ?? disconnectedInterruptLine;
     this.log = options.log ?? silentDeviceLog;
     this.powerOnInputs = checkLevels('inputs', options.inputs ?? 0);
     this.state = this.freshState(this.powerOnInputs);
+    this.#regs = IDIO_REGISTERS.bind(this, { log: this.log, deviceName: 'pci-idio-16' });
   }
 
   /** Current input levels (bit n = input n). */
@@ -237,36 +205,12 @@ export class PciIdio16 {
 
   /** A read of BAR2. Wider accesses read consecutive registers, low byte first. */
   read(offset: number, size: 1 | 2 | 4): number {
-    if (!this.checkAccess(offset, size)) return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffff_ffff;
-    let value = 0;
-    for (let i = 0; i < size; i++) {
-      const reg = IDIO_REGISTER_MAP.at(offset + i);
-      value |= (reg?.read === undefined ? 0xff : reg.read(this) & 0xff) << (8 * i);
-    }
-    return value >>> 0;
+    return this.#regs.read(offset, size);
   }
 
   /** A write of BAR2. Wider accesses write consecutive registers, low byte first. */
   write(offset: number, value: number, size: 1 | 2 | 4): void {
-    if (!this.checkAccess(offset, size, value)) return;
-    for (let i = 0; i < size; i++) {
-      const at = offset + i;
-      const byte = (value >>> (8 * i)) & 0xff;
-      const reg = IDIO_REGISTER_MAP.at(at);
-      if (reg?.write !== undefined) {
-        reg.write(this, byte);
-      } else {
-        this.log.guestError({
-          device: 'pci-idio-16',
-          message:
-            reg === undefined ? 'write to an unused offset ignored' : 'write to a read-only register ignored',
-          offset: at,
-          size: 1,
-          value: byte,
-          ...(reg === undefined ? {} : { register: reg.name }),
-        });
-      }
-    }
+    this.#regs.write(offset, value, size);
   }
 
   /**
@@ -345,18 +289,6 @@ export class PciIdio16 {
   private freshState(inputs: number): PciIdio16State {
     return { inputs, outputs: 0, irqEnabled: false, filtersActive: false, interruptStatus: 0 };
   }
-
-  private checkAccess(offset: number, size: number, value?: number): boolean {
-    if (Number.isInteger(offset) && offset >= 0 && offset + size <= PCI_IDIO_16_IO_SIZE) return true;
-    this.log.guestError({
-      device: 'pci-idio-16',
-      message: 'access outside BAR2',
-      offset,
-      size,
-      ...(value === undefined ? {} : { value }),
-    });
-    return false;
-  }
 }
 
 function checkLevels(name: string, value: number): number {
@@ -373,3 +305,51 @@ function checkLevels(name: string, value: number): number {
   }
   return value;
 }
+
+/** Properties of `-device pci-idio-16`. */
+export const pciIdio16Properties = {
+  inputs: prop.uint16({
+    default: 0,
+    description: 'levels of the 16 isolated inputs (bit n = input n); settable at run time (qom-set)',
+  }),
+} as const;
+
+/**
+ * `-device pci-idio-16`: 494f:0dc8, registers in BAR2 (256 bytes of I/O), INTx pin A; Linux's
+ * `gpio-pci-idio-16` driver binds it. The host drives the inputs through the runtime property
+ * `inputs` and reads the guest's outputs from the status property `outputs`.
+ */
+export const pciIdio16Device = defineDevice({
+  name: 'pci-idio-16',
+  description: 'ACCES PCI-IDIO-16 isolated digital I/O (494f:0dc8)',
+  identity: { ...PCI_IDIO_16_PCI_IDS, interruptPin: 1 },
+  properties: pciIdio16Properties,
+  create: (ctx) => new PciIdio16({ irq: ctx.irq.intx, inputs: ctx.props.inputs, log: ctx.log }),
+  runtime: { inputs: { get: (gpio) => gpio.inputs, set: (gpio, levels) => gpio.setInputs(levels) } },
+  status: {
+    outputs: {
+      typeName: 'uint16',
+      description: 'levels the guest drives on the 16 outputs',
+      get: (gpio) => gpio.outputs,
+    },
+  },
+  bars: (gpio) => [
+    {
+      index: PCI_IDIO_16_BAR,
+      kind: 'io',
+      size: PCI_IDIO_16_IO_SIZE,
+      ops: {
+        read: (offset, size) => gpio.read(offset, size),
+        write: (offset, value, size) => gpio.write(offset, value, size),
+        impl: { minAccessSize: 1, maxAccessSize: 1 },
+      },
+    },
+  ],
+  unrealize: (gpio) => gpio.reset('warm'),
+  reset: (gpio, kind) => gpio.reset(kind),
+  state: {
+    version: 1,
+    save: (gpio) => gpio.saveState(),
+    load: (gpio, data) => gpio.restoreState(data as PciIdio16State),
+  },
+});

@@ -22,6 +22,9 @@
  * `notifications`, not to `count`. With it off, every matching write is counted.
  */
 
+import { MemoryRegion } from '@vfu/memory';
+import { prop } from '@vfu/pci';
+import { defineDevice } from './api/define-device';
 import { DeviceError } from './errors';
 import { type DeviceLog, type ResetKind, silentDeviceLog } from './interfaces';
 
@@ -371,3 +374,108 @@ function alignedPieces(offset: number, size: number): { offset: number; size: nu
   }
   return pieces;
 }
+
+const SIZE_SUFFIXES: Record<string, bigint> = {
+  '': 1n,
+  K: 1n << 10n,
+  M: 1n << 20n,
+  G: 1n << 30n,
+  T: 1n << 40n,
+};
+
+/** A QEMU `size` property: bytes, with an optional K/M/G/T (binary) suffix, e.g. `1M`. */
+const sizeProperty = (description: string) =>
+  prop.custom<bigint>({
+    typeName: 'size',
+    description,
+    default: 0n,
+    parse(input) {
+      if (typeof input === 'bigint' || typeof input === 'number') {
+        const v = BigInt(input);
+        if (v < 0n || v >= 1n << 64n) throw new RangeError(`${input} is out of range for a size`);
+        return v;
+      }
+      const m = typeof input === 'string' ? /^\s*(0x[0-9a-f]+|[0-9]+)\s*([KMGT]?)B?\s*$/i.exec(input) : null;
+      if (m === null)
+        throw new TypeError(`'${String(input)}' is not a size (bytes, optionally with K, M, G or T)`);
+      const v = BigInt(m[1]!) * SIZE_SUFFIXES[m[2]!.toUpperCase()]!;
+      if (v >= 1n << 64n) throw new RangeError(`${input} is out of range for a size`);
+      return v;
+    },
+    format: (v) => String(v),
+  });
+
+/** Properties of `-device pci-testdev`. */
+export const pciTestdevProperties = {
+  membar: sizeProperty('size of the optional BAR2 (64-bit prefetchable memory; a power of two, 0 = none)'),
+  'membar-backed': prop.bool({
+    default: false,
+    description: 'back BAR2 with RAM (otherwise it decodes nothing)',
+  }),
+  'x-ioeventfd': prop.bool({
+    default: true,
+    description: 'writes matched by the eventfd tests go to their ioeventfd, uncounted, as in QEMU',
+  }),
+} as const;
+
+/**
+ * `-device pci-testdev`: 1b36:0005, class 0x00ff00, no interrupt pin, BAR0 4 KiB 32-bit memory
+ * and BAR1 256 bytes of I/O, each starting with the test header; with `membar=SIZE`, a BAR2 of
+ * 64-bit prefetchable memory (RAM with `membar-backed=on`), as QEMU's `membar` options.
+ */
+export const pciTestdevDevice = defineDevice({
+  name: 'pci-testdev',
+  description: 'PCI Test Device (1b36:0005)',
+  identity: { ...PCI_TESTDEV_PCI_IDS, interruptPin: 0 },
+  properties: pciTestdevProperties,
+  create: (ctx) => new PciTestdev({ ioeventfd: ctx.props['x-ioeventfd'], log: ctx.log }),
+  bars: ({ mmio, portio }, ctx) => {
+    const membar = ctx.props.membar;
+    return [
+      // The memory core cuts unaligned MMIO into aligned pieces (as QEMU's dispatcher does); the
+      // device does its own byte split to match ioeventfds on whole accesses.
+      {
+        index: 0,
+        kind: 'mem32',
+        size: PCI_TESTDEV_MMIO_SIZE,
+        ops: {
+          read: (offset, size) => mmio.read(offset, size),
+          write: (offset, value, size) => mmio.write(offset, value, size),
+          impl: { minAccessSize: 1, maxAccessSize: 4 },
+        },
+      },
+      // Port I/O reaches the device whole, unaligned included: the device drops unaligned accesses.
+      {
+        index: 1,
+        kind: 'io',
+        size: PCI_TESTDEV_PORTIO_SIZE,
+        ops: {
+          read: (offset, size) => portio.read(offset, size),
+          write: (offset, value, size) => portio.write(offset, value, size),
+          valid: { unaligned: true },
+          impl: { minAccessSize: 1, maxAccessSize: 4, unaligned: true },
+        },
+      },
+      // QEMU's BAR2: plain RAM when backed, else an empty container (reads 0, writes dropped).
+      ...(membar === 0n
+        ? []
+        : [
+            ctx.props['membar-backed']
+              ? { index: 2, kind: 'mem64' as const, prefetchable: true, ram: membar }
+              : {
+                  index: 2,
+                  kind: 'mem64' as const,
+                  prefetchable: true,
+                  region: MemoryRegion.container('pci-testdev-membar', membar, { owner: ctx.pci }),
+                },
+          ]),
+    ];
+  },
+  unrealize: (testdev) => testdev.reset('cold'),
+  reset: (testdev, kind) => testdev.reset(kind),
+  state: {
+    version: 1,
+    save: (testdev) => testdev.saveState(),
+    load: (testdev, data) => testdev.restoreState(data as PciTestdevState),
+  },
+});

@@ -2,9 +2,8 @@ import { DeviceTree, DeviceTypeRegistry, PciRootBus } from '@vfu/pci';
 import { expect, test } from 'vitest';
 import {
   consoleDeviceLog,
-  Edu,
-  EduPciDevice,
   EduRegister,
+  eduDevice,
   ManualClock,
   MemoryCharBackend,
   registerZooDevices,
@@ -15,7 +14,7 @@ import {
 
 test('README: device cores driven by plain calls', () => {
   const clock = new ManualClock();
-  const edu = new Edu({ clock });
+  const edu = eduDevice.createCore({}, { clock });
   edu.write(EduRegister.Liveness, 0x12345678, 4);
   expect(edu.read(EduRegister.Liveness, 4)).toBe(0xedcba987);
   edu.write(EduRegister.Factorial, 5, 4);
@@ -37,5 +36,6 @@ test('README: registering the zoo and creating a device by name', () => {
   const tree = new DeviceTree({ registry });
   tree.addRootBus(new PciRootBus({ id: 's0' }));
   const dev = tree.deviceAddFromString('edu,id=edu0,bus=s0');
-  expect(dev).toBeInstanceOf(EduPciDevice);
+  expect(eduDevice.is(dev)).toBe(true);
+  if (eduDevice.is(dev)) expect(dev.core.read(EduRegister.Identification, 4)).toBe(0x010000ed);
 });

@@ -26,6 +26,7 @@
  * set again, as QEMU does; line speed only shapes the receive timeout (four character times).
  */
 
+import { type RegisterBank, registerTable } from './api/register-bank';
 import type { CharBackend, CharFrontend } from './chardev/char-backend';
 import { createHostClock } from './clock';
 import { DeviceError } from './errors';
@@ -38,7 +39,6 @@ import {
   silentDeviceLog,
   type TimerHandle,
 } from './interfaces';
-import { RegisterMap, type RegisterSpec } from './register-map';
 
 /** PCI identity of QEMU's pci-serial. */
 export const PCI_SERIAL_PCI_IDS = Object.freeze({
@@ -199,90 +199,57 @@ export interface Serial16550Options {
   baudbase?: number;
 }
 
-const SERIAL_REGISTERS: readonly RegisterSpec<Serial16550>[] = [
-  {
-    offset: 0,
-    width: 1,
-    name: 'RBR/THR',
-    reset: 0x00,
-    access: 'rw',
-    description: 'read: next received byte; write: byte to send (DLAB: divisor low byte)',
-    read: (u) => u.readReceiveBuffer(),
-    write: (u, v) => u.writeTransmitHolding(v),
-  },
-  {
-    offset: 1,
-    width: 1,
-    name: 'IER',
-    reset: 0x00,
-    access: 'rw',
-    description: 'interrupt enable: RDI, THRI, RLSI, MSI (DLAB: divisor high byte)',
-    read: (u) => (u.dlab ? u.state.divisor >> 8 : u.state.ier),
-    write: (u, v) => u.writeInterruptEnable(v),
-  },
-  {
-    offset: 2,
-    width: 1,
-    name: 'IIR/FCR',
-    reset: UART_IIR_NO_INT,
-    access: 'rw',
-    description: 'read: interrupt identification (clears a THRE interrupt); write: FIFO control',
-    read: (u) => u.readInterruptIdentification(),
-    write: (u, v) => u.writeFifoControl(v),
-  },
-  {
-    offset: 3,
-    width: 1,
-    name: 'LCR',
-    reset: 0x00,
-    access: 'rw',
-    description: 'line control: word length, stop bits, parity, break, DLAB',
-    read: (u) => u.state.lcr,
-    write: (u, v) => u.writeLineControl(v),
-  },
-  {
-    offset: 4,
-    width: 1,
-    name: 'MCR',
-    reset: UART_MCR_OUT2,
-    access: 'rw',
-    description: 'modem control: DTR, RTS, OUT1, OUT2, LOOP',
-    read: (u) => u.state.mcr,
-    write: (u, v) => u.writeModemControl(v),
-  },
-  {
-    offset: 5,
-    width: 1,
-    name: 'LSR',
-    reset: UART_LSR_THRE | UART_LSR_TEMT,
-    access: 'ro',
-    description: 'line status: DR, OE, PE, FE, BI, THRE, TEMT (reading clears OE and BI)',
-    read: (u) => u.readLineStatus(),
-  },
-  {
-    offset: 6,
-    width: 1,
-    name: 'MSR',
-    reset: UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS,
-    access: 'ro',
-    description: 'modem status (reading clears the delta bits); in loopback mirrors MCR',
-    read: (u) => u.readModemStatus(),
-  },
-  {
-    offset: 7,
-    width: 1,
-    name: 'SCR',
-    reset: 0x00,
-    access: 'rw',
-    description: 'scratch',
-    read: (u) => u.state.scr,
-    write: (u, v) => {
-      u.state.scr = v;
-    },
-  },
-];
-
-const SERIAL_REGISTER_MAP = new RegisterMap<Serial16550>(SERIAL_REGISTERS);
+const SERIAL_REGISTERS = registerTable<Serial16550>(
+  { size: SERIAL_IO_SIZE, maxAccess: 8, unassigned: 'ones' },
+  (r) => [
+    r.u8(0, 'RBR/THR', {
+      doc: 'read: next received byte; write: byte to send (DLAB: divisor low byte)',
+      read: (u) => u.readReceiveBuffer(),
+      write: (u, v) => u.writeTransmitHolding(v),
+    }),
+    r.u8(1, 'IER', {
+      doc: 'interrupt enable: RDI, THRI, RLSI, MSI (DLAB: divisor high byte)',
+      read: (u) => (u.dlab ? u.state.divisor >> 8 : u.state.ier),
+      write: (u, v) => u.writeInterruptEnable(v),
+    }),
+    r.u8(2, 'IIR/FCR', {
+      reset: UART_IIR_NO_INT,
+      doc: 'read: interrupt identification (clears a THRE interrupt); write: FIFO control',
+      read: (u) => u.readInterruptIdentification(),
+      write: (u, v) => u.writeFifoControl(v),
+    }),
+    r.u8(3, 'LCR', {
+      doc: 'line control: word length, stop bits, parity, break, DLAB',
+      read: (u) => u.state.lcr,
+      write: (u, v) => u.writeLineControl(v),
+    }),
+    r.u8(4, 'MCR', {
+      reset: UART_MCR_OUT2,
+      doc: 'modem control: DTR, RTS, OUT1, OUT2, LOOP',
+      read: (u) => u.state.mcr,
+      write: (u, v) => u.writeModemControl(v),
+    }),
+    r.u8(5, 'LSR', {
+      access: 'ro',
+      reset: UART_LSR_THRE | UART_LSR_TEMT,
+      doc: 'line status: DR, OE, PE, FE, BI, THRE, TEMT (reading clears OE and BI)',
+      read: (u) => u.readLineStatus(),
+    }),
+    r.u8(6, 'MSR', {
+      access: 'ro',
+      reset: UART_MSR_DCD | UART_MSR_DSR | UART_MSR_CTS,
+      doc: 'modem status (reading clears the delta bits); in loopback mirrors MCR',
+      read: (u) => u.readModemStatus(),
+    }),
+    r.u8(7, 'SCR', {
+      doc: 'scratch',
+      read: (u) => u.state.scr,
+      write: (u, v) => {
+        u.state.scr = v;
+      },
+    }),
+  ],
+);
 
 function freshState(): Serial16550State {
   return {
@@ -304,7 +271,7 @@ function freshState(): Serial16550State {
 /** The 16550A core. It is also the {@link CharFrontend} of its backend. */
 export class Serial16550 implements CharFrontend {
   /** The register table, for documentation and introspection. */
-  static readonly registers = SERIAL_REGISTER_MAP.registers;
+  static readonly registers = SERIAL_REGISTERS.registers;
 
   /** Live state. Mutate only through the device's methods. */
   state: Serial16550State = freshState();
@@ -318,6 +285,8 @@ export class Serial16550 implements CharFrontend {
   private irqLevel = false;
   private timeoutTimer: TimerHandle | undefined;
   private timeoutDeadline = 0;
+
+  readonly #regs: RegisterBank<Serial16550>;
 
   constructor(options: Serial16550Options = {}) {
     this.irq = options.irq ?? disconnectedInterruptLine;
@@ -335,6 +304,7 @@ export class Serial16550 implements CharFrontend {
         },
       );
     }
+    this.#regs = SERIAL_REGISTERS.bind(this, { log: this.log, deviceName: 'pci-serial' });
     if (options.chardev !== undefined) this.setChardev(options.chardev);
   }
 
@@ -377,16 +347,12 @@ export class Serial16550 implements CharFrontend {
 
   /** A read of the I/O BAR. Wider accesses read consecutive registers, low byte first. */
   read(offset: number, size: 1 | 2 | 4): number {
-    if (!this.checkAccess(offset, size)) return size === 1 ? 0xff : size === 2 ? 0xffff : 0xffff_ffff;
-    let value = 0;
-    for (let i = 0; i < size; i++) value |= this.readRegister(offset + i) << (8 * i);
-    return value >>> 0;
+    return this.#regs.read(offset, size);
   }
 
   /** A write of the I/O BAR. Wider accesses write consecutive registers, low byte first. */
   write(offset: number, value: number, size: 1 | 2 | 4): void {
-    if (!this.checkAccess(offset, size, value)) return;
-    for (let i = 0; i < size; i++) this.writeRegister(offset + i, (value >>> (8 * i)) & 0xff);
+    this.#regs.write(offset, value, size);
   }
 
   /** Return every register to its reset value and empty the FIFOs; lowers the interrupt. */
@@ -584,26 +550,6 @@ export class Serial16550 implements CharFrontend {
     return value;
   }
 
-  private readRegister(offset: number): number {
-    return SERIAL_REGISTER_MAP.at(offset)!.read!(this) & 0xff;
-  }
-
-  private writeRegister(offset: number, value: number): void {
-    const reg = SERIAL_REGISTER_MAP.at(offset)!;
-    if (reg.write === undefined) {
-      this.log.guestError({
-        device: 'pci-serial',
-        register: reg.name,
-        offset,
-        size: 1,
-        value,
-        message: 'write to a read-only register ignored',
-      });
-      return;
-    }
-    reg.write(this, value);
-  }
-
   private transmit(byte: number): void {
     if (this.state.mcr & UART_MCR_LOOP) {
       this.receive(Uint8Array.of(byte));
@@ -702,18 +648,6 @@ export class Serial16550 implements CharFrontend {
       this.irqLevel = level;
       this.irq.setLevel(level);
     }
-  }
-
-  private checkAccess(offset: number, size: number, value?: number): boolean {
-    if (Number.isInteger(offset) && offset >= 0 && offset + size <= SERIAL_IO_SIZE) return true;
-    this.log.guestError({
-      device: 'pci-serial',
-      message: 'access outside the 8-byte register block',
-      offset,
-      size,
-      ...(value === undefined ? {} : { value }),
-    });
-    return false;
   }
 }
 

@@ -50,6 +50,7 @@ export {
   type HotplugHandler,
   type ResetKind,
   type RuntimeProperty,
+  type StatusProperty,
 } from './qdev/device';
 export {
   type DeviceAddOptions,

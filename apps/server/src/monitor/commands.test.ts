@@ -25,6 +25,9 @@ describe('command table', () => {
       'query-devices',
       'query-pci',
       'human-monitor-command',
+      'qom-list',
+      'qom-get',
+      'qom-set',
       'gpio-set-inputs',
       'quit',
     ]) {

@@ -23,10 +23,22 @@ export interface MonitorBackend {
   /** `info mtree`: per root bus; `flat` for the flattened views; `bus` narrows to one endpoint. */
   infoMtree(opts: { flat: boolean; bus: string | undefined }): string;
   infoQtree(): string;
-  /** Drives the inputs of a GPIO device; returns its input and output levels after the change. */
-  gpioSetInputs(id: string, value: number, mask: number): { inputs: number; outputs: number };
+  /** `qom-list`: a device's properties (type, description, whether settable now). */
+  qomList(path: string): QomPropertyInfo[];
+  /** `qom-get`: a property's value. */
+  qomGet(path: string, property: string): unknown;
+  /** `qom-set`: sets a runtime property of a realized device (or any before realize). */
+  qomSet(path: string, property: string, value: unknown): void;
   /** Stops the server (after the reply is sent). */
   quit(): void;
+}
+
+/** One entry of `qom-list` (QEMU's ObjectPropertyInfo, plus whether it can be set now). */
+export interface QomPropertyInfo {
+  name: string;
+  type: string;
+  description: string;
+  settable: boolean;
 }
 
 /** The type of one argument. */
@@ -152,15 +164,56 @@ export const MONITOR_COMMANDS: readonly MonitorCommand[] = [
     run: (b, args) => runHumanCommand(b, args['command-line'] as string),
   },
   {
+    name: 'qom-list',
+    help: 'list the properties of a device: {"path"} (an id, a qdev path or /machine/peripheral/ID)',
+    args: { path: { type: 'string', required: true } },
+    run: (b, args) => b.qomList(args.path as string),
+  },
+  {
+    name: 'qom-get',
+    help: 'read a device property: {"path", "property"}',
+    args: { path: { type: 'string', required: true }, property: { type: 'string', required: true } },
+    run: (b, args) => b.qomGet(args.path as string, args.property as string),
+  },
+  {
+    name: 'qom-set',
+    help: 'set a runtime device property: {"path", "property", "value"}',
+    args: { path: { type: 'string', required: true }, property: { type: 'string', required: true } },
+    open: true,
+    run: (b, args) => {
+      if (!('value' in args)) throw new QmpError('GenericError', "Parameter 'value' is missing");
+      b.qomSet(args.path as string, args.property as string, args.value);
+      return {};
+    },
+  },
+  {
     name: 'gpio-set-inputs',
-    help: 'drive the inputs of a GPIO device: {"id", "value", "mask"?} (bits of value under mask)',
+    help: 'alias of qom-set on "inputs": {"id", "value", "mask"?} (bits of value under mask); returns inputs and outputs',
     args: {
       id: { type: 'string', required: true },
       value: { type: 'integer', required: true },
       mask: { type: 'integer' },
     },
-    run: (b, args) =>
-      b.gpioSetInputs(args.id as string, args.value as number, (args.mask as number | undefined) ?? 0xffff),
+    run: (b, args) => {
+      const id = args.id as string;
+      const value = args.value as number;
+      const mask = (args.mask as number | undefined) ?? 0xffff;
+      for (const [name, v] of [
+        ['value', value],
+        ['mask', mask],
+      ] as const) {
+        if (v < 0 || v > 0xffff) {
+          throw new QmpError('GenericError', `Parameter '${name}' must be within 0..0xffff, got ${v}`);
+        }
+      }
+      const has = (name: string) => b.qomList(id).some((p) => p.name === name);
+      if (!has('inputs') || !has('outputs')) {
+        throw new QmpError('GenericError', `device '${id}' has no GPIO inputs`);
+      }
+      const inputs = Number(b.qomGet(id, 'inputs'));
+      b.qomSet(id, 'inputs', (inputs & ~mask) | (value & mask));
+      return { inputs: b.qomGet(id, 'inputs'), outputs: b.qomGet(id, 'outputs') };
+    },
   },
   {
     name: 'quit',

@@ -13,7 +13,7 @@
  * });
  * ```
  */
-import { MemoryRegion } from '@vfu/memory';
+import { MemoryRegion, type MemoryRegionOps } from '@vfu/memory';
 import {
   type DeviceClass,
   type DeviceTypeRegistry,
@@ -30,6 +30,7 @@ import {
   type ResetKind,
   type RuntimeProperty,
   resolveProperties,
+  type StatusProperty,
 } from '@vfu/pci';
 import { DeviceError } from '../errors';
 import {
@@ -69,6 +70,8 @@ export type BarContents<D> =
   | { registers: RegisterBank<D> }
   /** Plain RAM of this many bytes. */
   | { ram: number | bigint }
+  /** MMIO/PIO callbacks of this many bytes (a core with its own `read`/`write`). */
+  | { ops: MemoryRegionOps; size: number | bigint }
   /** Any region the device built (containers with overlays, async regions...). */
   | { region: MemoryRegion };
 
@@ -106,6 +109,14 @@ export interface RuntimePropertySpec<D, T> {
   set(core: D, value: T): void;
 }
 
+/** A read-only value of a running device (QEMU read-only QOM property). */
+export interface StatusPropertySpec<D> {
+  /** Type name as help prints it, e.g. `uint16`. */
+  typeName: string;
+  description: string;
+  get(core: D): PropertyValue;
+}
+
 /** Versioned device state (the device part; the PCI part is the framework's). */
 export interface DeviceStateSpec<D> {
   /** Version written by this code. */
@@ -138,6 +149,8 @@ export interface DeviceDefinition<S extends PropertySchema, D> {
   properties?: S;
   /** Properties the host may read and set at run time, by name. */
   runtime?: { [K in keyof S]?: RuntimePropertySpec<D, ValueOf<S, K>> };
+  /** Read-only values the host can query while the device runs (`qom-get`), by name. */
+  status?: Readonly<Record<string, StatusPropertySpec<D>>>;
   /** Builds the core; runs when the device is created, before realize. */
   create(ctx: DeviceContext<PropertyValues<S & PciCommonProperties>>): D;
   /** BARs, registered at realize. */
@@ -277,10 +290,20 @@ export class DefinedPciDevice<S extends PropertySchema, D> extends PciDevice {
     return { get: () => spec.get(this.core), set: (value) => spec.set(this.core, value) };
   }
 
+  override statusProperties(): StatusProperty[] {
+    return Object.entries(this.definition.status ?? {}).map(([name, spec]) => ({
+      name,
+      typeName: spec.typeName,
+      description: spec.description,
+      get: () => spec.get(this.core),
+    }));
+  }
+
   #barRegion(bar: BarSpec<D>): MemoryRegion {
     const name = `${this.driver}-bar${bar.index}`;
     if ('registers' in bar) return bar.registers.region(name, this);
     if ('ram' in bar) return MemoryRegion.ram(name, BigInt(bar.ram), { owner: this });
+    if ('ops' in bar) return MemoryRegion.io(name, BigInt(bar.size), bar.ops, { owner: this });
     return bar.region;
   }
 

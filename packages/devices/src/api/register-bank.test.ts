@@ -106,7 +106,7 @@ describe('register table', () => {
     expect(log.guestErrors.map((e) => e.message)).toEqual([
       'access of 2 bytes refused',
       'access of 8 bytes refused',
-      'access of 4 bytes refused',
+      'unaligned access refused',
     ]);
     bank.write64(0x80, 5n);
     expect(bank.u64('q')).toBe(5n);

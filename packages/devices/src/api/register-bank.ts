@@ -368,9 +368,9 @@ export class RegisterBank<D> {
     this.#values = next;
   }
 
-  /** A guest read of 1, 2 or 4 bytes. */
+  /** A guest read of 1, 2 or 4 bytes (a refused one reads as an unassigned offset). */
   read(offset: number, size: 1 | 2 | 4): number {
-    if (!this.#check(offset, size, undefined)) return 0;
+    if (!this.#check(offset, size, undefined)) return Number(this.#unassigned(size));
     return Number(this.#read(offset, size) & 0xffff_ffffn);
   }
 
@@ -382,7 +382,7 @@ export class RegisterBank<D> {
 
   /** A guest read of 8 bytes. */
   read64(offset: number): bigint {
-    if (!this.#check(offset, 8, undefined)) return 0n;
+    if (!this.#check(offset, 8, undefined)) return this.#unassigned(8);
     return this.#read(offset, 8);
   }
 
@@ -458,7 +458,13 @@ export class RegisterBank<D> {
       return false;
     }
     if (!this.table.accepts(offset, size)) {
-      this.guestError(`access of ${size} bytes refused`, offset, size, value);
+      const unaligned = !this.table.unaligned && offset % size !== 0;
+      this.guestError(
+        unaligned ? 'unaligned access refused' : `access of ${size} bytes refused`,
+        offset,
+        size,
+        value,
+      );
       return false;
     }
     return true;

@@ -30,6 +30,15 @@ export interface RuntimeProperty {
   set(value: PropertyValue): void;
 }
 
+/** A read-only value a running device shows (see {@link Device.statusProperties}). */
+export interface StatusProperty {
+  readonly name: string;
+  /** Type name as help prints it, e.g. `uint16`. */
+  readonly typeName: string;
+  readonly description: string;
+  get(): PropertyValue;
+}
+
 /** Cold reset = power-on state (QEMU's hard reset); warm reset = a device/bus reset while powered. */
 export type ResetKind = 'cold' | 'warm';
 
@@ -121,6 +130,14 @@ export abstract class Device {
   /** Whether `name` can be set now: any property before realize, runtime ones afterwards. */
   isPropertySettable(name: string): boolean {
     return name in this.#schema && (!this.#realized || this.runtimeProperty(name) !== undefined);
+  }
+
+  /**
+   * Values the device shows while running that the host may read but not set (QEMU's read-only
+   * QOM properties, e.g. the output levels of a GPIO card), by name.
+   */
+  statusProperties(): ReadonlyArray<StatusProperty> {
+    return [];
   }
 
   /**

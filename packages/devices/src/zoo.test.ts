@@ -7,18 +7,26 @@ import {
   type MsiMessage,
   type PciDevice,
   PciRootBus,
+  type PropertySchema,
 } from '@vfu/pci';
 import { makeTempDir } from '@vfu/test-utils';
 import { afterEach, describe, expect, test } from 'vitest';
-import { flushMicrotasks, RecordingLog } from '../../test/helpers';
-import { MemoryCharBackend } from '../chardev/memory';
-import { SocketCharBackend } from '../chardev/socket';
-import { ManualClock } from '../clock';
-import { EduPciDevice } from './edu-pci';
-import type { PciIdio16Device } from './pci-idio-16-pci';
-import type { PciSerialDevice } from './pci-serial';
-import type { PciTestdevPciDevice } from './pci-testdev-pci';
-import { DEFAULT_ZOO_DEVICES, registerZooDevices, zooDeviceClass } from './zoo';
+import { flushMicrotasks, RecordingLog } from '../test/helpers';
+import type { DefinedPciDevice, DeviceType } from './api/define-device';
+import { MemoryCharBackend } from './chardev/memory';
+import { SocketCharBackend } from './chardev/socket';
+import { ManualClock } from './clock';
+import { eduDevice } from './edu';
+import { pciIdio16Device } from './pci-idio-16';
+import { pciSerialDevice } from './pci-serial';
+import { pciTestdevDevice } from './pci-testdev';
+import { DEFAULT_ZOO_DEVICES, registerZooDevices } from './zoo';
+
+/** `device` as an instance of `type`, typed by it; fails the test otherwise. */
+function as<S extends PropertySchema, D>(type: DeviceType<S, D>, device: unknown): DefinedPciDevice<S, D> {
+  if (!type.is(device)) throw new Error(`not a ${type.name}`);
+  return device;
+}
 
 const PCI_COMMAND = 0x04;
 const PCI_STATUS = 0x06;
@@ -117,15 +125,14 @@ describe('registration', () => {
   });
 
   test('an unknown zoo type is a DeviceError', () => {
-    expect(() => zooDeviceClass('nvme' as 'edu')).toThrowError(
+    expect(() => registerZooDevices(new DeviceTypeRegistry(), { only: ['nvme'] })).toThrowError(
       expect.objectContaining({ code: 'unknown-device-type' }),
     );
   });
 
   test('-device syntax creates a device on the named bus', () => {
     const { tree } = makeServerBus();
-    const dev = tree.deviceAddFromString('edu,id=edu0,bus=s0,addr=04.0') as EduPciDevice;
-    expect(dev).toBeInstanceOf(EduPciDevice);
+    const dev = as(eduDevice, tree.deviceAddFromString('edu,id=edu0,bus=s0,addr=04.0'));
     expect(dev.devfn).toBe(0x20);
   });
 });
@@ -133,7 +140,7 @@ describe('registration', () => {
 describe('edu on a PCI bus', () => {
   function addEdu() {
     const ctx = makeServerBus();
-    const dev = ctx.tree.deviceAdd({ driver: 'edu', id: 'edu0', bus: 's0' }) as EduPciDevice;
+    const dev = as(eduDevice, ctx.tree.deviceAdd({ driver: 'edu', id: 'edu0', bus: 's0' }));
     dev.configWrite(PCI_COMMAND, CMD_MEM, 2);
     return { ...ctx, dev };
   }
@@ -171,7 +178,7 @@ describe('edu on a PCI bus', () => {
     expect(barWrite(dev, 0, 0x80, 0x1122334455667788n, 8)).toBe('ok');
     expect(barRead(dev, 0, 0x80, 8).value).toBe(0x1122334455667788n);
     expect(r32(dev, 0, 0x80)).toBe(0x55667788);
-    expect(dev.edu.state.dmaSource).toBe(0x1122334455667788n);
+    expect(dev.core.regs.u64('dma source')).toBe(0x1122334455667788n);
     expect(barRead(dev, 0, 0x00, 8).result).toBe('access-error');
   });
 
@@ -223,14 +230,14 @@ describe('edu on a PCI bus', () => {
     w32(dev, 0, 0x90, 100);
     w32(dev, 0, 0x98, 1);
     clock.advance(100_000_000);
-    await dev.edu.whenIdle();
+    await dev.core.whenIdle();
     expect(r32(dev, 0, 0x98)).toBe(0);
     w32(dev, 0, 0x80, 0x40000);
     w32(dev, 0, 0x88, 0x100000 + 0x1000);
     w32(dev, 0, 0x90, 100);
     w32(dev, 0, 0x98, 0x7);
     clock.advance(100_000_000);
-    await dev.edu.whenIdle();
+    await dev.core.whenIdle();
     await flushMicrotasks();
     expect(bytes.subarray(0x1000, 0x1000 + 100)).toEqual(bytes.subarray(0, 100));
     expect(r32(dev, 0, 0x24)).toBe(0x100);
@@ -243,10 +250,10 @@ describe('edu on a PCI bus', () => {
     w32(dev, 0, 0x80, 0x40000);
     w32(dev, 0, 0x88, 0x100000);
     w32(dev, 0, 0x90, 16);
-    dev.edu.state.dmaBuffer.fill(0xee, 0, 16);
+    dev.core.dmaBuffer.fill(0xee, 0, 16);
     w32(dev, 0, 0x98, 3);
     clock.advance(100_000_000);
-    await dev.edu.whenIdle();
+    await dev.core.whenIdle();
     expect(ram.ramBuffer!.subarray(0, 16)).toEqual(new Uint8Array(16));
     expect(log.guestErrors.some((e) => e.message.includes('decode-error'))).toBe(true);
   });
@@ -271,7 +278,7 @@ describe('edu on a PCI bus', () => {
 
   test('dma_mask is a property', () => {
     const { tree } = makeServerBus();
-    const dev = tree.deviceAddFromString('edu,id=e1,bus=s0,dma_mask=0xffffffff') as EduPciDevice;
+    const dev = as(eduDevice, tree.deviceAddFromString('edu,id=e1,bus=s0,dma_mask=0xffffffff'));
     expect(dev.getProperty('dma_mask')).toBe(0xffffffffn);
   });
 });
@@ -279,12 +286,15 @@ describe('edu on a PCI bus', () => {
 describe('pci-testdev on a PCI bus', () => {
   function addTestdev(extra: Record<string, unknown> = {}) {
     const ctx = makeServerBus();
-    const dev = ctx.tree.deviceAdd({
-      driver: 'pci-testdev',
-      id: 't0',
-      bus: 's0',
-      ...extra,
-    }) as PciTestdevPciDevice;
+    const dev = as(
+      pciTestdevDevice,
+      ctx.tree.deviceAdd({
+        driver: 'pci-testdev',
+        id: 't0',
+        bus: 's0',
+        ...extra,
+      }),
+    );
     dev.configWrite(PCI_COMMAND, CMD_MEM | CMD_IO, 2);
     return { ...ctx, dev };
   }
@@ -369,12 +379,15 @@ describe('pci-testdev on a PCI bus', () => {
 describe('pci-serial on a PCI bus', () => {
   function addSerial(chardev = 'memory') {
     const ctx = makeServerBus();
-    const dev = ctx.tree.deviceAdd({
-      driver: 'pci-serial',
-      id: 'ser0',
-      bus: 's0',
-      chardev,
-    }) as PciSerialDevice;
+    const dev = as(
+      pciSerialDevice,
+      ctx.tree.deviceAdd({
+        driver: 'pci-serial',
+        id: 'ser0',
+        bus: 's0',
+        chardev,
+      }),
+    );
     dev.configWrite(PCI_COMMAND, CMD_IO, 2);
     return { ...ctx, dev };
   }
@@ -396,7 +409,7 @@ describe('pci-serial on a PCI bus', () => {
 
   test('bytes written to THR reach the memory chardev; input raises the receive interrupt on INTx', () => {
     const { dev, sink } = addSerial();
-    const chardev = dev.chardev as MemoryCharBackend;
+    const chardev = dev.core.chardev as MemoryCharBackend;
     for (const c of 'ok\n') w8(dev, 0, 0, c.charCodeAt(0));
     expect(chardev.takeOutputText()).toBe('ok\n');
     w8(dev, 0, 1, 0x01);
@@ -408,13 +421,16 @@ describe('pci-serial on a PCI bus', () => {
 
   test('a chardev id resolves through the application table and is not closed on unplug', async () => {
     const { tree, chardevs } = makeServerBus();
-    const dev = tree.deviceAdd({
-      driver: 'pci-serial',
-      id: 's1',
-      bus: 's0',
-      chardev: 'c0',
-    }) as PciSerialDevice;
-    expect(dev.chardev).toBe(chardevs.get('c0'));
+    const dev = as(
+      pciSerialDevice,
+      tree.deviceAdd({
+        driver: 'pci-serial',
+        id: 's1',
+        bus: 's0',
+        chardev: 'c0',
+      }),
+    );
+    expect(dev.core.chardev).toBe(chardevs.get('c0'));
     tree.deviceDel('s1');
     chardevs.get('c0')!.input('still open');
     expect(chardevs.get('c0')!.queuedInput).toBe(10);
@@ -435,8 +451,8 @@ describe('pci-serial on a PCI bus', () => {
     cleanups.push(() => dir.remove());
     const path = join(dir.path, 'ttyS.sock');
     const { tree, dev } = addSerial(`socket:${path}`);
-    await dev.ready;
-    expect(dev.chardev).toBeInstanceOf(SocketCharBackend);
+    await dev.core.ready;
+    expect(dev.core.chardev).toBeInstanceOf(SocketCharBackend);
     tree.deviceDel('ser0');
     await new Promise((r) => setTimeout(r, 20));
     const { existsSync } = await import('node:fs');
@@ -447,12 +463,15 @@ describe('pci-serial on a PCI bus', () => {
 describe('pci-idio-16 on a PCI bus', () => {
   function addGpio(inputs?: string) {
     const ctx = makeServerBus();
-    const dev = ctx.tree.deviceAdd({
-      driver: 'pci-idio-16',
-      id: 'gpio0',
-      bus: 's0',
-      ...(inputs === undefined ? {} : { inputs }),
-    }) as PciIdio16Device;
+    const dev = as(
+      pciIdio16Device,
+      ctx.tree.deviceAdd({
+        driver: 'pci-idio-16',
+        id: 'gpio0',
+        bus: 's0',
+        ...(inputs === undefined ? {} : { inputs }),
+      }),
+    );
     dev.configWrite(PCI_COMMAND, CMD_IO, 2);
     return { ...ctx, dev };
   }
@@ -472,20 +491,26 @@ describe('pci-idio-16 on a PCI bus', () => {
   test('setInputs from the host raises the change interrupt on INTx once the guest enabled it', () => {
     const { dev, sink } = addGpio();
     r8(dev, 2, 2); // enable IRQ
-    dev.setInput(9, true);
+    dev.setProperty('inputs', '0x0200'); // qom-set gpio0 inputs 0x200
+
     expect(sink.intxLevel.get('gpio0')).toBe(true);
     expect(r8(dev, 2, 6)).toBe(0x06);
     w8(dev, 2, 1, 0); // clear
     expect(sink.intxLevel.get('gpio0')).toBe(false);
-    expect(dev.inputs).toBe(0x0200);
+    expect(dev.getProperty('inputs')).toBe(0x0200);
   });
 
   test('guest output writes are visible to the host', () => {
     const { dev } = addGpio();
     const seen: number[] = [];
-    dev.onOutputsChanged((o) => seen.push(o));
+    dev.core.onOutputsChanged((o) => seen.push(o));
     w8(dev, 2, 4, 0xa5);
-    expect(dev.outputs).toBe(0xa500);
+    expect(
+      dev
+        .statusProperties()
+        .find((p) => p.name === 'outputs')
+        ?.get(),
+    ).toBe(0xa500);
     expect(seen).toEqual([0xa500]);
   });
 
