@@ -8,7 +8,9 @@ declare -A wanted=(
   [g++]=g++
   [lspci]=pciutils
   [make]=make
+  [nbdkit]=nbdkit
   [python3]=python3
+  [qemu-nbd]=qemu-utils
 )
 
 missing=()

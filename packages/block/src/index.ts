@@ -26,6 +26,13 @@ export {
   type FileSyscalls,
   nodeFileSyscalls,
 } from './drivers/file';
+export {
+  NBD_DEFAULT_MAX_PAYLOAD,
+  type NbdAddress,
+  NbdConnection,
+  type NbdExportInfo,
+} from './drivers/nbd/connection';
+export { NbdBackend, type NbdOptions } from './drivers/nbd/nbd';
 export { NULL_CO_DEFAULT_SIZE, NullCoBackend, type NullCoOptions } from './drivers/null-co';
 export { BlockError, type BlockErrorCode, type BlockErrorContext, errnoNameOf, isBlockError } from './errors';
 export {

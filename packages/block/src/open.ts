@@ -1,6 +1,7 @@
 import type { BlockBackend } from './backend';
 import type { BlockdevOptions } from './blockdev-options';
 import { FileBackend } from './drivers/file';
+import { NbdBackend } from './drivers/nbd/nbd';
 import { NullCoBackend } from './drivers/null-co';
 import { BlockError } from './errors';
 
@@ -31,7 +32,13 @@ export async function openBlockdev(options: BlockdevOptions): Promise<BlockBacke
           ...(options['latency-ns'] === undefined ? {} : { latencyNs: options['latency-ns'] }),
         });
       case 'nbd':
-        throw new BlockError('NOT_SUPPORTED', 'nbd: the NBD client is not built yet', { driver: 'nbd' });
+        return await NbdBackend.open({
+          ...common,
+          server: options.server,
+          ...(options.export === undefined ? {} : { export: options.export }),
+          ...(options['open-timeout'] === undefined ? {} : { openTimeout: options['open-timeout'] }),
+          ...(options.discard === undefined ? {} : { discard: options.discard }),
+        });
     }
   } catch (e) {
     if (e instanceof BlockError && e.nodeName === undefined) {

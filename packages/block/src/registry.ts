@@ -150,6 +150,27 @@ export class BlockNodeRegistry {
     await e.backend.close();
   }
 
+  /**
+   * Reconnects a network node whose server went away and came back (nbd), keeping the same
+   * backend object, so the device using it serves again without being re-created. NOT_SUPPORTED
+   * for drivers without a connection; a no-op while connected.
+   */
+  async reconnect(nodeName: string): Promise<void> {
+    const e = this.#entry(nodeName);
+    const backend = e.backend as BlockBackend & { reconnect?: () => Promise<void> };
+    if (typeof backend.reconnect !== 'function') {
+      throw new BlockError(
+        'NOT_SUPPORTED',
+        `Node '${nodeName}' (driver ${e.options.driver}) has no connection to re-open`,
+        {
+          nodeName,
+          driver: e.options.driver,
+        },
+      );
+    }
+    await backend.reconnect();
+  }
+
   /** query-block: one entry per node attached to a device, as QEMU lists its BlockBackends. */
   queryBlock(): BlockInfo[] {
     return [...this.#nodes.values()]

@@ -1,0 +1,225 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  BlockBackendBase,
+  type BlockCapabilities,
+  type CommonBackendOptions,
+  type WriteZeroesFlags,
+} from '../../backend';
+import { BlockError, isBlockError } from '../../errors';
+import { type IoVector, sliceIoVector } from '../../io-vector';
+import type { DiscardMode } from '../file';
+import { type NbdAddress, NbdConnection, type NbdExportInfo } from './connection';
+import * as P from './protocol';
+
+/** Options of the `nbd` driver (QEMU's names in the comments). */
+export interface NbdOptions extends CommonBackendOptions {
+  /** `server.type=unix,server.path=...` or `server.type=inet,server.host=...,server.port=...`. */
+  server: NbdAddress;
+  /** `export` (default: the server's default export, the empty name). */
+  export?: string;
+  /** `open-timeout`: seconds to keep retrying the first connection (default 0: try once). */
+  openTimeout?: number;
+  /** `discard=unmap` (default here) sends TRIM when the server takes it; `ignore` drops discards. */
+  discard?: DiscardMode;
+}
+
+/** Largest TRIM / WRITE_ZEROES length per request (the length field is 32 bits). */
+const MAX_ZERO_OR_TRIM = 1 << 30;
+/** Bytes of zeros sent per write when the server has no WRITE_ZEROES. */
+const ZERO_CHUNK = 1 << 20;
+
+/**
+ * QEMU's `nbd` driver: an NBD client (fixed newstyle handshake with NBD_OPT_GO, falling back to
+ * NBD_OPT_EXPORT_NAME; structured replies when offered; READ, WRITE, FLUSH, TRIM, WRITE_ZEROES,
+ * FUA), with up to `queueDepth` requests in flight on one connection, matched by cookie.
+ *
+ * When the server goes away, every request in flight and every later one fails with a
+ * DISCONNECTED BlockError (errno EIO); nothing hangs. `reconnect()` opens a new connection to
+ * the same export (its size must not have changed) and the backend serves again.
+ */
+export class NbdBackend extends BlockBackendBase {
+  readonly driver = 'nbd';
+  readonly address: NbdAddress;
+  readonly exportName: string;
+  readonly size: number;
+  readonly logicalBlockSize: number;
+  readonly physicalBlockSize: number;
+  readonly maxTransfer: number;
+  readonly capabilities: BlockCapabilities;
+  readonly discardMode: DiscardMode;
+  #conn: NbdConnection;
+  #reconnecting: Promise<void> | undefined;
+  #zeros: Uint8Array | undefined;
+
+  private constructor(conn: NbdConnection, options: NbdOptions) {
+    super({ ...options, readOnly: (options.readOnly ?? false) || readOnlyExport(conn.info) });
+    this.#conn = conn;
+    this.address = options.server;
+    this.exportName = options.export ?? '';
+    this.discardMode = options.discard ?? 'unmap';
+    const info = conn.info;
+    this.size = info.size;
+    this.logicalBlockSize = Math.max(512, info.minimumBlockSize);
+    this.physicalBlockSize = Math.max(this.logicalBlockSize, info.preferredBlockSize);
+    this.maxTransfer = info.maximumPayload;
+    this.capabilities = {
+      discard: this.discardMode === 'unmap' && (info.flags & P.NBD_FLAG_SEND_TRIM) !== 0,
+      writeCache: (info.flags & P.NBD_FLAG_SEND_FLUSH) !== 0,
+      fua: (info.flags & (P.NBD_FLAG_SEND_FUA | P.NBD_FLAG_SEND_FLUSH)) !== 0,
+    };
+  }
+
+  /** Connects and negotiates; rejects with an OPEN_FAILED BlockError that says why. */
+  static async open(options: NbdOptions): Promise<NbdBackend> {
+    const exportName = options.export ?? '';
+    const deadline = Date.now() + (options.openTimeout ?? 0) * 1000;
+    for (;;) {
+      try {
+        const conn = await NbdConnection.connect(options.server, exportName);
+        if (readOnlyExport(conn.info) && !options.readOnly) {
+          await conn.disconnect();
+          throw new BlockError(
+            'OPEN_FAILED',
+            `nbd: export '${exportName}' is read-only; open it with read-only=on`,
+            {
+              driver: 'nbd',
+              op: 'open',
+              option: 'read-only',
+              errno: 'EROFS',
+            },
+          );
+        }
+        return new NbdBackend(conn, options);
+      } catch (e) {
+        // open-timeout: the server may still be starting; refused connections are retried.
+        const retry = isBlockError(e) && e.code === 'OPEN_FAILED' && e.option?.startsWith('server.') === true;
+        if (!retry || Date.now() >= deadline) throw e;
+        await sleep(Math.min(1000, Math.max(1, deadline - Date.now())));
+      }
+    }
+  }
+
+  /** Details of the current connection (size, flags, block sizes, structured replies). */
+  get exportInfo(): Readonly<NbdExportInfo> {
+    return this.#conn.info;
+  }
+
+  /** True while the connection is up. */
+  get connected(): boolean {
+    return !this.#conn.dead;
+  }
+
+  /**
+   * Opens a new connection when the old one is gone (server restarted). The export must have
+   * the same size. Rejects as `open` does; a no-op while connected.
+   */
+  reconnect(): Promise<void> {
+    if (this.closed)
+      return Promise.reject(this.error('CLOSED', 'reconnect after close', { op: 'reconnect' }));
+    if (!this.#conn.dead) return Promise.resolve();
+    this.#reconnecting ??= (async () => {
+      try {
+        const conn = await NbdConnection.connect(this.address, this.exportName);
+        if (conn.info.size !== this.size) {
+          conn.destroy();
+          throw this.error(
+            'OPEN_FAILED',
+            `export '${this.exportName}' is now ${conn.info.size} bytes, was ${this.size}; add the node again`,
+            { op: 'reconnect', errno: 'EINVAL' },
+          );
+        }
+        this.#conn = conn;
+      } finally {
+        this.#reconnecting = undefined;
+      }
+    })();
+    return this.#reconnecting;
+  }
+
+  protected override get requestAlignment(): number {
+    return this.#conn.info.minimumBlockSize;
+  }
+
+  protected doRead(offset: number, iov: IoVector, length: number): Promise<void> {
+    return this.#chunked(length, this.maxTransfer, (at, n) =>
+      this.#conn.request(
+        P.NBD_CMD_READ,
+        0,
+        offset + at,
+        n,
+        at === 0 && n === length ? iov : sliceIoVector(iov, at, n),
+      ),
+    );
+  }
+
+  protected async doWrite(offset: number, iov: IoVector, length: number, fua: boolean): Promise<void> {
+    const flags = fua && this.#has(P.NBD_FLAG_SEND_FUA) ? P.NBD_CMD_FLAG_FUA : 0;
+    await this.#chunked(length, this.maxTransfer, (at, n) =>
+      this.#conn.request(
+        P.NBD_CMD_WRITE,
+        flags,
+        offset + at,
+        n,
+        at === 0 && n === length ? iov : sliceIoVector(iov, at, n),
+      ),
+    );
+    if (fua && flags === 0) await this.doFlush();
+  }
+
+  protected async doFlush(): Promise<void> {
+    // Without NBD_FLAG_SEND_FLUSH the server has no volatile cache: nothing to do, if connected.
+    if (this.#has(P.NBD_FLAG_SEND_FLUSH) || this.#conn.dead)
+      await this.#conn.request(P.NBD_CMD_FLUSH, 0, 0, 0);
+  }
+
+  protected async doDiscard(offset: number, length: number): Promise<void> {
+    if (!this.capabilities.discard) return;
+    await this.#chunked(length, MAX_ZERO_OR_TRIM, (at, n) =>
+      this.#conn.request(P.NBD_CMD_TRIM, 0, offset + at, n),
+    );
+  }
+
+  protected async doWriteZeroes(offset: number, length: number, flags: WriteZeroesFlags): Promise<void> {
+    const fua = flags.fua ?? false;
+    if (this.#has(P.NBD_FLAG_SEND_WRITE_ZEROES)) {
+      const unmap = (flags.mayUnmap ?? false) && this.discardMode === 'unmap';
+      const cmdFlags =
+        (unmap ? 0 : P.NBD_CMD_FLAG_NO_HOLE) |
+        (fua && this.#has(P.NBD_FLAG_SEND_FUA) ? P.NBD_CMD_FLAG_FUA : 0);
+      await this.#chunked(length, MAX_ZERO_OR_TRIM, (at, n) =>
+        this.#conn.request(P.NBD_CMD_WRITE_ZEROES, cmdFlags, offset + at, n),
+      );
+      if (fua && (cmdFlags & P.NBD_CMD_FLAG_FUA) === 0) await this.doFlush();
+      return;
+    }
+    this.#zeros ??= new Uint8Array(Math.min(ZERO_CHUNK, this.maxTransfer));
+    const zeros = this.#zeros;
+    await this.#chunked(length, zeros.length, (at, n) =>
+      this.#conn.request(P.NBD_CMD_WRITE, 0, offset + at, n, zeros.subarray(0, n)),
+    );
+    if (fua) await this.doFlush();
+  }
+
+  protected async doClose(): Promise<void> {
+    await this.#reconnecting?.catch(() => {});
+    await this.#conn.disconnect();
+  }
+
+  #has(flag: number): boolean {
+    return (this.#conn.info.flags & flag) !== 0;
+  }
+
+  /** Splits a request of `length` bytes into requests of at most `max` bytes, sent together. */
+  async #chunked(length: number, max: number, send: (at: number, n: number) => Promise<void>): Promise<void> {
+    if (length <= max) return send(0, length);
+    const parts: Promise<void>[] = [];
+    for (let at = 0; at < length; at += max) parts.push(send(at, Math.min(max, length - at)));
+    const results = await Promise.allSettled(parts);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+}
+
+function readOnlyExport(info: NbdExportInfo): boolean {
+  return (info.flags & P.NBD_FLAG_READ_ONLY) !== 0;
+}
