@@ -36,7 +36,7 @@ export interface BlockBackend {
   readonly driver: string;
   /** Size in bytes. */
   readonly size: number;
-  /** Writes, write-zeroes and discards fail with `READ_ONLY` (EROFS). */
+  /** Writes, write-zeroes and discards fail with `read-only` (EROFS). */
   readonly readOnly: boolean;
   /** Smallest addressable unit the storage wants (bytes); requests are best aligned to it. */
   readonly logicalBlockSize: number;
@@ -50,10 +50,10 @@ export interface BlockBackend {
   readonly inFlight: number;
   readonly capabilities: Readonly<BlockCapabilities>;
   readonly closed: boolean;
-  /** Reads `ioVectorLength(iov)` bytes at `offset` into the views of `iov`. */
-  read(offset: number, iov: IoVector): Promise<void>;
-  /** Writes the views of `iov`, in order, at `offset`. */
-  write(offset: number, iov: IoVector, flags?: WriteFlags): Promise<void>;
+  /** Reads `ioVectorLength(iov)` bytes at `offset` into the views of `iov` (preadv). */
+  readv(offset: number, iov: IoVector): Promise<void>;
+  /** Writes the views of `iov`, in order, at `offset` (pwritev). */
+  writev(offset: number, iov: IoVector, flags?: WriteFlags): Promise<void>;
   /** Makes every completed write durable (fdatasync, NBD FLUSH). */
   flush(): Promise<void>;
   /** Makes `[offset, offset + length)` read as zeros. */
@@ -98,7 +98,7 @@ export abstract class BlockBackendBase implements BlockBackend {
     this.readOnly = options.readOnly ?? false;
     const depth = options.queueDepth ?? DEFAULT_QUEUE_DEPTH;
     if (!Number.isSafeInteger(depth) || depth < 1) {
-      throw new BlockError('INVALID_OPTION', `queue-depth must be a positive integer, got ${depth}`, {
+      throw new BlockError('invalid-option', `queue-depth must be a positive integer, got ${depth}`, {
         option: 'queue-depth',
       });
     }
@@ -129,12 +129,12 @@ export abstract class BlockBackendBase implements BlockBackend {
     return 1;
   }
 
-  read(offset: number, iov: IoVector): Promise<void> {
+  readv(offset: number, iov: IoVector): Promise<void> {
     const length = ioVectorLength(iov);
     return this.#submit('read', offset, length, false, () => this.doRead(offset, iov, length));
   }
 
-  write(offset: number, iov: IoVector, flags: WriteFlags = {}): Promise<void> {
+  writev(offset: number, iov: IoVector, flags: WriteFlags = {}): Promise<void> {
     const length = ioVectorLength(iov);
     return this.#submit('write', offset, length, true, () =>
       this.doWrite(offset, iov, length, flags.fua ?? false),
@@ -166,21 +166,21 @@ export abstract class BlockBackendBase implements BlockBackend {
   protected error(
     code: BlockErrorCode,
     message: string,
-    context: { op?: string; offset?: number; length?: number; errno?: string; cause?: unknown } = {},
+    context: { op?: string; offset?: number; length?: number; errnoName?: string; cause?: unknown } = {},
   ): BlockError {
     return new BlockError(code, `${this.driver}: ${message}`, { driver: this.driver, ...context });
   }
 
-  /** Turns whatever a driver threw into a typed IO_FAILED error with the request's context. */
+  /** Turns whatever a driver threw into a typed io-failed error with the request's context. */
   protected ioError(op: string, offset: number, length: number, cause: unknown): BlockError {
     if (isBlockError(cause)) return cause;
-    const errno = errnoNameOf(cause) ?? 'EIO';
+    const errnoName = errnoNameOf(cause) ?? 'EIO';
     const detail = cause instanceof Error ? cause.message : String(cause);
-    return this.error('IO_FAILED', `${op} of ${length} bytes at offset ${offset} failed: ${detail}`, {
+    return this.error('io-failed', `${op} of ${length} bytes at offset ${offset} failed: ${detail}`, {
       op,
       offset,
       length,
-      errno,
+      errnoName,
       cause,
     });
   }
@@ -192,9 +192,9 @@ export abstract class BlockBackendBase implements BlockBackend {
     writes: boolean,
     run: () => Promise<void>,
   ): Promise<void> {
-    if (this.#closed) throw this.error('CLOSED', `${op} after close`, { op, offset, length });
+    if (this.#closed) throw this.error('closed', `${op} after close`, { op, offset, length });
     if (writes && this.readOnly) {
-      throw this.error('READ_ONLY', `${op} on a read-only node`, { op, offset, length });
+      throw this.error('read-only', `${op} on a read-only node`, { op, offset, length });
     }
     if (
       !Number.isSafeInteger(offset) ||
@@ -204,7 +204,7 @@ export abstract class BlockBackendBase implements BlockBackend {
       offset + length > this.size
     ) {
       throw this.error(
-        'OUT_OF_RANGE',
+        'out-of-range',
         `${op} of ${length} bytes at offset ${offset} is outside the node (size ${this.size})`,
         { op, offset, length },
       );
@@ -212,7 +212,7 @@ export abstract class BlockBackendBase implements BlockBackend {
     const align = this.requestAlignment;
     if (align > 1 && (offset % align !== 0 || length % align !== 0)) {
       throw this.error(
-        'UNALIGNED',
+        'unaligned',
         `${op} of ${length} bytes at offset ${offset} is not aligned to ${align} bytes`,
         { op, offset, length },
       );

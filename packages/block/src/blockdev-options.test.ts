@@ -83,7 +83,7 @@ describe('parseBlockdevOptions', () => {
     } catch (e) {
       error = e;
     }
-    expect(error).toMatchObject({ code: 'INVALID_OPTION', errno: 'EINVAL', option });
+    expect(error).toMatchObject({ code: 'invalid-option', errnoName: 'EINVAL', context: { option } });
     expect((error as Error).message).toContain(message);
   });
 

@@ -102,7 +102,7 @@ const SIZE_SUFFIX: Record<string, number> = {
 };
 
 function invalid(message: string, option: string): BlockError {
-  return new BlockError('INVALID_OPTION', message, { option });
+  return new BlockError('invalid-option', message, { option });
 }
 
 /** Converts one value; `text` is true when it came from a keyval string (all strings). */
@@ -185,7 +185,7 @@ export function isWellFormedNodeName(name: string): boolean {
  * Validates blockdev options given as a `-blockdev` keyval string
  * (`driver=file,node-name=d0,filename=disk.img,cache.direct=on`) or as the JSON object
  * blockdev-add and `--config` take (`{"driver":"file","node-name":"d0","filename":"disk.img"}`).
- * Returns them typed and normalised (`discard=on` becomes `unmap`); throws an INVALID_OPTION
+ * Returns them typed and normalised (`discard=on` becomes `unmap`); throws an invalid-option
  * BlockError naming the option at fault, with QEMU's wording where QEMU has one.
  */
 export function parseBlockdevOptions(input: string | Readonly<Record<string, unknown>>): BlockdevOptions {

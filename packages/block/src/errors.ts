@@ -1,40 +1,42 @@
+import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
+import { isVfuError, VfuError, type VfuErrorContext } from '@vfu/errors';
 
 /**
- * Why a block operation failed. `errno` carries the POSIX name a device maps to its own status
- * (NVMe: EIO to Unrecovered Read Error or Write Fault, ENOSPC to Capacity Exceeded, EROFS to
- * Namespace Is Write Protected):
- * - `IO_FAILED`: the backing store reported an error for this request (`errno` from it).
- * - `READ_ONLY`: a write, write-zeroes or discard on a read-only node (`EROFS`).
- * - `OUT_OF_RANGE`: the request reaches past the end of the node, or is negative (`EINVAL`).
- * - `UNALIGNED`: the request is not aligned as the node requires, e.g. O_DIRECT (`EINVAL`).
- * - `CLOSED`: the backend was closed (`ESHUTDOWN`).
- * - `DISCONNECTED`: a network backend lost its server; this request did not complete (`EIO`).
- * - `OPEN_FAILED`: the node could not be opened (`ENOENT`, `EACCES`, `EINVAL`, `ECONNREFUSED`...).
- * - `PROTOCOL_ERROR`: a server broke its protocol (`EPROTO`); the connection is dropped.
- * - `NOT_SUPPORTED`: the operation or option is not available here (`ENOTSUP`).
- * - `INVALID_OPTION`: a `-blockdev` option or blockdev-add argument is wrong (`EINVAL`).
- * - `NODE_EXISTS`, `NODE_NOT_FOUND`, `NODE_IN_USE`: node registry bookkeeping.
+ * Why a block operation failed, as a closed list. `errnoName` (and the numeric `errno`) carry the
+ * POSIX error a device turns into its own status (NVMe: EIO is Unrecovered Read Error or Write
+ * Fault, ENOSPC Capacity Exceeded, EROFS Namespace Is Write Protected):
+ * - `io-failed`: the backing store reported an error for this request (errno from it).
+ * - `read-only`: a write, write-zeroes or discard on a read-only node (EROFS).
+ * - `out-of-range`: the request reaches past the end of the node, or is negative (EINVAL).
+ * - `unaligned`: the request is not aligned as the node requires, e.g. O_DIRECT (EINVAL).
+ * - `closed`: the backend was closed (ESHUTDOWN).
+ * - `disconnected`: a network backend lost its server; the request did not complete (EIO).
+ * - `open-failed`: the node could not be opened (ENOENT, EACCES, EINVAL, ECONNREFUSED...).
+ * - `protocol-error`: a server broke its protocol (EPROTO); the connection is dropped.
+ * - `not-supported`: the operation or option is not available here (ENOTSUP).
+ * - `invalid-option`: a `-blockdev` option or blockdev-add argument is wrong (EINVAL).
+ * - `node-exists`, `node-not-found`, `node-in-use`: node registry bookkeeping.
  */
 export type BlockErrorCode =
-  | 'IO_FAILED'
-  | 'READ_ONLY'
-  | 'OUT_OF_RANGE'
-  | 'UNALIGNED'
-  | 'CLOSED'
-  | 'DISCONNECTED'
-  | 'OPEN_FAILED'
-  | 'PROTOCOL_ERROR'
-  | 'NOT_SUPPORTED'
-  | 'INVALID_OPTION'
-  | 'NODE_EXISTS'
-  | 'NODE_NOT_FOUND'
-  | 'NODE_IN_USE';
+  | 'io-failed'
+  | 'read-only'
+  | 'out-of-range'
+  | 'unaligned'
+  | 'closed'
+  | 'disconnected'
+  | 'open-failed'
+  | 'protocol-error'
+  | 'not-supported'
+  | 'invalid-option'
+  | 'node-exists'
+  | 'node-not-found'
+  | 'node-in-use';
 
-/** Context attached to a {@link BlockError}. */
-export interface BlockErrorContext {
-  /** POSIX errno name (`"EIO"`); defaults from the code when absent. */
-  errno?: string;
+/** Context of a {@link BlockError}, its one `context` field. */
+export interface BlockErrorContext extends VfuErrorContext {
+  /** POSIX errno name (`"EIO"`); defaults from the code when neither it nor `errno` is given. */
+  errnoName?: string;
   /** The driver concerned (`"file"`, `"null-co"`, `"nbd"`). */
   driver?: string;
   /** The node name concerned. */
@@ -47,73 +49,61 @@ export interface BlockErrorContext {
   length?: number;
   /** The option at fault, dotted as on the command line (`"server.path"`). */
   option?: string;
-  cause?: unknown;
 }
 
 const DEFAULT_ERRNO: Record<BlockErrorCode, string> = {
-  IO_FAILED: 'EIO',
-  READ_ONLY: 'EROFS',
-  OUT_OF_RANGE: 'EINVAL',
-  UNALIGNED: 'EINVAL',
-  CLOSED: 'ESHUTDOWN',
-  DISCONNECTED: 'EIO',
-  OPEN_FAILED: 'EIO',
-  PROTOCOL_ERROR: 'EPROTO',
-  NOT_SUPPORTED: 'ENOTSUP',
-  INVALID_OPTION: 'EINVAL',
-  NODE_EXISTS: 'EEXIST',
-  NODE_NOT_FOUND: 'ENOENT',
-  NODE_IN_USE: 'EBUSY',
+  'io-failed': 'EIO',
+  'read-only': 'EROFS',
+  'out-of-range': 'EINVAL',
+  unaligned: 'EINVAL',
+  closed: 'ESHUTDOWN',
+  disconnected: 'EIO',
+  'open-failed': 'EIO',
+  'protocol-error': 'EPROTO',
+  'not-supported': 'ENOTSUP',
+  'invalid-option': 'EINVAL',
+  'node-exists': 'EEXIST',
+  'node-not-found': 'ENOENT',
+  'node-in-use': 'EBUSY',
 };
 
-/** The one error type of `@vfu/block`. */
-export class BlockError extends Error {
+/**
+ * The one error type of `@vfu/block`. `errno` (positive number, from VfuError) and `errnoName`
+ * say which POSIX error the failure is; `context` holds the request (`op`, `offset`, `length`),
+ * the `driver`, the `nodeName` and the `option` at fault.
+ */
+export class BlockError extends VfuError<BlockErrorCode, BlockErrorContext> {
   override readonly name = 'BlockError';
-  readonly code: BlockErrorCode;
   /** POSIX errno name, e.g. `"EIO"`, `"ENOSPC"`, `"EROFS"`. */
-  readonly errno: string;
-  readonly driver: string | undefined;
-  readonly nodeName: string | undefined;
-  readonly op: string | undefined;
-  readonly offset: number | undefined;
-  readonly length: number | undefined;
-  readonly option: string | undefined;
+  readonly errnoName: string;
 
   constructor(code: BlockErrorCode, message: string, context: BlockErrorContext = {}) {
-    super(message, context.cause === undefined ? undefined : { cause: context.cause });
-    this.code = code;
-    this.errno = context.errno ?? DEFAULT_ERRNO[code];
-    this.driver = context.driver;
-    this.nodeName = context.nodeName;
-    this.op = context.op;
-    this.offset = context.offset;
-    this.length = context.length;
-    this.option = context.option;
+    const errnoName =
+      context.errnoName ??
+      (context.errno === undefined ? DEFAULT_ERRNO[code] : (errnoNameOf({ errno: context.errno }) ?? 'EIO'));
+    const errno = context.errno ?? (constants.errno as Record<string, number | undefined>)[errnoName];
+    super(code, message, { ...context, errnoName, ...(errno === undefined ? {} : { errno }) });
+    this.errnoName = errnoName;
   }
 }
 
 /** True for a {@link BlockError}, also one thrown by another copy of this package (checks shape). */
 export function isBlockError(error: unknown): error is BlockError {
-  return (
-    error instanceof Error &&
-    error.name === 'BlockError' &&
-    typeof (error as { code?: unknown }).code === 'string' &&
-    typeof (error as { errno?: unknown }).errno === 'string'
-  );
+  return isVfuError(error, 'BlockError') && typeof (error as { errnoName?: unknown }).errnoName === 'string';
 }
 
 /**
- * The errno name of a Node or `@vfu/sys` error (`"ENOSPC"`), or undefined. Node's fs errors carry
- * `code: "ENOSPC"`; SysError carries `errnoName`.
+ * The errno name of a Node, `@vfu/sys` or vfu error (`"ENOSPC"`), or undefined. Node's fs errors
+ * carry `code: "ENOSPC"`; SysError and BlockError carry `errnoName`; others a numeric `errno`.
  */
 export function errnoNameOf(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
   const e = error as { code?: unknown; errnoName?: unknown; errno?: unknown };
   if (typeof e.errnoName === 'string') return e.errnoName;
   if (typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code)) return e.code;
-  if (typeof e.errno === 'number') {
+  if (typeof e.errno === 'number' && e.errno !== 0) {
     try {
-      return getSystemErrorName(e.errno < 0 ? e.errno : -e.errno);
+      return getSystemErrorName(-Math.abs(e.errno));
     } catch {
       return undefined;
     }

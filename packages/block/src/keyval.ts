@@ -74,5 +74,5 @@ function setDotted(root: KeyvalObject, key: string, value: string): void {
 }
 
 function invalid(message: string, option: string | undefined): BlockError {
-  return new BlockError('INVALID_OPTION', message, option === undefined ? {} : { option });
+  return new BlockError('invalid-option', message, option === undefined ? {} : { option });
 }

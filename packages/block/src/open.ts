@@ -7,7 +7,7 @@ import { BlockError } from './errors';
 
 /**
  * Opens the backend `options` describe (validated by {@link parseBlockdevOptions}). Rejects with
- * an OPEN_FAILED (or INVALID_OPTION, NOT_SUPPORTED) BlockError naming the node.
+ * an open-failed (or invalid-option, not-supported) BlockError naming the node.
  */
 export async function openBlockdev(options: BlockdevOptions): Promise<BlockBackend> {
   const common = {
@@ -41,14 +41,11 @@ export async function openBlockdev(options: BlockdevOptions): Promise<BlockBacke
         });
     }
   } catch (e) {
-    if (e instanceof BlockError && e.nodeName === undefined) {
+    if (e instanceof BlockError && e.context.nodeName === undefined) {
       throw new BlockError(e.code, `node '${options['node-name']}': ${e.message}`, {
-        errno: e.errno,
+        ...e.context,
         nodeName: options['node-name'],
-        ...(e.driver === undefined ? {} : { driver: e.driver }),
-        ...(e.op === undefined ? {} : { op: e.op }),
-        ...(e.option === undefined ? {} : { option: e.option }),
-        cause: e.cause ?? e,
+        cause: e.context.cause ?? e,
       });
     }
     throw e;

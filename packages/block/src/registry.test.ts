@@ -34,7 +34,7 @@ describe('BlockNodeRegistry', () => {
   it('refuses a duplicate node-name, also while the first is still opening', async () => {
     const r = registry();
     const first = r.add('driver=null-co,node-name=a');
-    await expect(r.add('driver=null-co,node-name=a')).rejects.toMatchObject({ code: 'NODE_EXISTS' });
+    await expect(r.add('driver=null-co,node-name=a')).rejects.toMatchObject({ code: 'node-exists' });
     await first;
     await expect(r.add('driver=null-co,node-name=a')).rejects.toThrow("Duplicate nodes with node-name='a'");
   });
@@ -44,12 +44,17 @@ describe('BlockNodeRegistry', () => {
     const { backend } = await r.add('driver=null-co,node-name=n');
     expect(r.attach('n', 'dev0')).toBe(backend);
     expect(() => r.attach('n', 'dev1')).toThrow(BlockError);
-    await expect(r.del('n')).rejects.toMatchObject({ code: 'NODE_IN_USE', errno: 'EBUSY', nodeName: 'n' });
+    await expect(r.del('n')).rejects.toMatchObject({
+      code: 'node-in-use',
+      errnoName: 'EBUSY',
+      errno: 16,
+      context: { nodeName: 'n' },
+    });
     r.detach('n', 'dev0');
     await r.del('n');
     expect(backend.closed).toBe(true);
     expect(r.has('n')).toBe(false);
-    await expect(r.del('n')).rejects.toMatchObject({ code: 'NODE_NOT_FOUND' });
+    await expect(r.del('n')).rejects.toMatchObject({ code: 'node-not-found' });
   });
 
   it('a failed open leaves no node behind and names the node', async () => {
@@ -57,9 +62,9 @@ describe('BlockNodeRegistry', () => {
     const missing = join(makeTempDir().path, 'none.img');
     rmSync(missing, { force: true });
     await expect(r.add(`driver=file,node-name=bad,filename=${missing}`)).rejects.toMatchObject({
-      code: 'OPEN_FAILED',
-      errno: 'ENOENT',
-      nodeName: 'bad',
+      code: 'open-failed',
+      errnoName: 'ENOENT',
+      context: { nodeName: 'bad' },
       message: expect.stringContaining("node 'bad'"),
     });
     expect(r.has('bad')).toBe(false);
@@ -74,7 +79,7 @@ describe('BlockNodeRegistry', () => {
         throw new Error('unreachable');
       },
     });
-    await expect(r.add('driver=file,node-name=x')).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(r.add('driver=file,node-name=x')).rejects.toMatchObject({ code: 'invalid-option' });
     expect(opened).toEqual([]);
   });
 });

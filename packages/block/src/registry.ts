@@ -75,14 +75,14 @@ export class BlockNodeRegistry {
 
   /**
    * blockdev-add: validates `options` (a `-blockdev` string or a JSON object), opens the backend
-   * and records it under its node-name. Rejects with NODE_EXISTS for a name in use, or with the
+   * and records it under its node-name. Rejects with node-exists for a name in use, or with the
    * open's error.
    */
   async add(options: BlockdevOptions | string | Readonly<Record<string, unknown>>): Promise<BlockNode> {
     const parsed = parseBlockdevOptions(options as string | Record<string, unknown>);
     const nodeName = parsed['node-name'];
     if (this.#nodes.has(nodeName) || this.#opening.has(nodeName)) {
-      throw new BlockError('NODE_EXISTS', `Duplicate nodes with node-name='${nodeName}'`, { nodeName });
+      throw new BlockError('node-exists', `Duplicate nodes with node-name='${nodeName}'`, { nodeName });
     }
     this.#opening.add(nodeName);
     try {
@@ -100,7 +100,7 @@ export class BlockNodeRegistry {
     return this.#nodes.has(nodeName);
   }
 
-  /** The node named `nodeName`; NODE_NOT_FOUND otherwise. */
+  /** The node named `nodeName`; node-not-found otherwise. */
   get(nodeName: string): BlockNode {
     return toNode(this.#entry(nodeName));
   }
@@ -111,14 +111,14 @@ export class BlockNodeRegistry {
   }
 
   /**
-   * Hands the node's backend to device `deviceId` (`-device ...,drive=NODE`). NODE_IN_USE when
+   * Hands the node's backend to device `deviceId` (`-device ...,drive=NODE`). node-in-use when
    * another device holds it, as QEMU refuses two devices on one node.
    */
   attach(nodeName: string, deviceId: string): BlockBackend {
     const e = this.#entry(nodeName);
     if (e.attachedTo !== undefined && e.attachedTo !== deviceId) {
       throw new BlockError(
-        'NODE_IN_USE',
+        'node-in-use',
         `Node '${nodeName}' is already in use by device '${e.attachedTo}'`,
         { nodeName },
       );
@@ -135,13 +135,13 @@ export class BlockNodeRegistry {
 
   /**
    * blockdev-del: closes the node's backend (waiting for its in-flight requests) and forgets it.
-   * NODE_IN_USE while a device holds it; NODE_NOT_FOUND for an unknown name.
+   * node-in-use while a device holds it; node-not-found for an unknown name.
    */
   async del(nodeName: string): Promise<void> {
     const e = this.#entry(nodeName);
     if (e.attachedTo !== undefined) {
       throw new BlockError(
-        'NODE_IN_USE',
+        'node-in-use',
         `Node '${nodeName}' is busy: block device is in use by device '${e.attachedTo}'`,
         { nodeName },
       );
@@ -152,7 +152,7 @@ export class BlockNodeRegistry {
 
   /**
    * Reconnects a network node whose server went away and came back (nbd), keeping the same
-   * backend object, so the device using it serves again without being re-created. NOT_SUPPORTED
+   * backend object, so the device using it serves again without being re-created. not-supported
    * for drivers without a connection; a no-op while connected.
    */
   async reconnect(nodeName: string): Promise<void> {
@@ -160,7 +160,7 @@ export class BlockNodeRegistry {
     const backend = e.backend as BlockBackend & { reconnect?: () => Promise<void> };
     if (typeof backend.reconnect !== 'function') {
       throw new BlockError(
-        'NOT_SUPPORTED',
+        'not-supported',
         `Node '${nodeName}' (driver ${e.options.driver}) has no connection to re-open`,
         {
           nodeName,
@@ -199,7 +199,7 @@ export class BlockNodeRegistry {
 
   #entry(nodeName: string): Entry {
     const e = this.#nodes.get(nodeName);
-    if (!e) throw new BlockError('NODE_NOT_FOUND', `Cannot find node '${nodeName}'`, { nodeName });
+    if (!e) throw new BlockError('node-not-found', `Cannot find node '${nodeName}'`, { nodeName });
     return e;
   }
 }

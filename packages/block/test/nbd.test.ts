@@ -39,7 +39,7 @@ function pattern(length: number, seed: number): Uint8Array {
 /** Random 4 KiB-aligned writes and reads, many in flight, checked against a model of the disk. */
 async function randomIo(b: NbdBackend, size: number, count: number): Promise<void> {
   const model = new Uint8Array(size);
-  await b.read(0, model); // start from whatever the disk holds
+  await b.readv(0, model); // start from whatever the disk holds
   let seed = 1;
   const rand = (n: number) => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -54,12 +54,12 @@ async function randomIo(b: NbdBackend, size: number, count: number): Promise<voi
     const data = pattern(4096, i);
     model.set(data, block * 4096);
     // Two segments per write, as a PRP list of two pages would give.
-    writes.push(b.write(block * 4096, [data.subarray(0, 1000), data.subarray(1000)]));
+    writes.push(b.writev(block * 4096, [data.subarray(0, 1000), data.subarray(1000)]));
   }
   await Promise.all(writes);
   const reads = [...used].map(async (block) => {
     const out = [new Uint8Array(512), new Uint8Array(3584)];
-    await b.read(block * 4096, out);
+    await b.readv(block * 4096, out);
     expect(Buffer.concat(out).equals(model.subarray(block * 4096, block * 4096 + 4096))).toBe(true);
   });
   await Promise.all(reads);
@@ -67,24 +67,24 @@ async function randomIo(b: NbdBackend, size: number, count: number): Promise<voi
 
 async function exerciseCommands(b: NbdBackend): Promise<void> {
   await randomIo(b, b.size, 64);
-  await b.write(0, pattern(8192, 9), { fua: true });
+  await b.writev(0, pattern(8192, 9), { fua: true });
   await b.flush();
   await b.writeZeroes(4096, 4096);
   await b.writeZeroes(2 * MiB, MiB, { mayUnmap: true, fua: true });
   const out = new Uint8Array(8192);
-  await b.read(0, out);
+  await b.readv(0, out);
   expect(Buffer.from(out.subarray(0, 4096)).equals(pattern(8192, 9).subarray(0, 4096))).toBe(true);
   expect(out.subarray(4096).every((x) => x === 0)).toBe(true);
   const zeroed = new Uint8Array(MiB).fill(1);
-  await b.read(2 * MiB, zeroed);
+  await b.readv(2 * MiB, zeroed);
   expect(zeroed.every((x) => x === 0)).toBe(true);
   await b.discard(4 * MiB, MiB);
 }
 
-/** Kills the server with requests in flight: every one fails as DISCONNECTED/EIO, none hangs. */
+/** Kills the server with requests in flight: every one fails as disconnected/EIO, none hangs. */
 async function killMidIo(b: NbdBackend, server: RunningNbdServer): Promise<void> {
   const inflight = Array.from({ length: 32 }, (_, i) =>
-    i % 2 === 0 ? b.read(i * 65536, new Uint8Array(65536)) : b.write(i * 65536, pattern(65536, i)),
+    i % 2 === 0 ? b.readv(i * 65536, new Uint8Array(65536)) : b.writev(i * 65536, pattern(65536, i)),
   );
   const outcomes = Promise.allSettled(inflight);
   await server.kill();
@@ -92,13 +92,21 @@ async function killMidIo(b: NbdBackend, server: RunningNbdServer): Promise<void>
     // Requests answered before the kill succeed; the rest fail with a typed EIO.
     if (o.status === 'rejected') {
       expect(isBlockError(o.reason)).toBe(true);
-      expect(o.reason).toMatchObject({ code: 'DISCONNECTED', errno: 'EIO', driver: 'nbd' });
+      expect(o.reason).toMatchObject({
+        code: 'disconnected',
+        errnoName: 'EIO',
+        errno: 5,
+        context: { driver: 'nbd' },
+      });
     }
   }
   expect(b.connected).toBe(false);
-  await expect(b.read(0, new Uint8Array(512))).rejects.toMatchObject({ code: 'DISCONNECTED', errno: 'EIO' });
-  await expect(b.flush()).rejects.toMatchObject({ errno: 'EIO' });
-  await expect(b.reconnect()).rejects.toMatchObject({ code: 'OPEN_FAILED' });
+  await expect(b.readv(0, new Uint8Array(512))).rejects.toMatchObject({
+    code: 'disconnected',
+    errnoName: 'EIO',
+  });
+  await expect(b.flush()).rejects.toMatchObject({ errnoName: 'EIO' });
+  await expect(b.reconnect()).rejects.toMatchObject({ code: 'open-failed' });
 }
 
 const transports: Transport[] = ['unix', 'tcp'];
@@ -178,18 +186,17 @@ describe.skipIf(nbdkitMissing !== undefined)('nbd driver against nbdkit (memory 
       ],
     });
     const b = await open({ server: address });
-    await b.write(0, pattern(4096, 1));
+    await b.writev(0, pattern(4096, 1));
     writeFileSync(readFault, '');
     writeFileSync(writeFault, '');
-    await expect(b.read(0, new Uint8Array(4096))).rejects.toMatchObject({
-      code: 'IO_FAILED',
-      errno: 'EIO',
-      offset: 0,
-      length: 4096,
+    await expect(b.readv(0, new Uint8Array(4096))).rejects.toMatchObject({
+      code: 'io-failed',
+      errnoName: 'EIO',
+      context: { offset: 0, length: 4096 },
     });
-    await expect(b.write(8192, pattern(4096, 2))).rejects.toMatchObject({
-      code: 'IO_FAILED',
-      errno: 'ENOSPC',
+    await expect(b.writev(8192, pattern(4096, 2))).rejects.toMatchObject({
+      code: 'io-failed',
+      errnoName: 'ENOSPC',
     });
     // The connection survives request errors.
     expect(b.connected).toBe(true);
@@ -212,7 +219,7 @@ describe.skipIf(qemuNbdMissing !== undefined)('nbd driver against qemu-nbd (raw 
     expect(b.size).toBe(16 * MiB);
     expect(b.exportInfo.structuredReplies).toBe(true);
     await exerciseCommands(b);
-    await b.write(MiB, pattern(4096, 5), { fua: true });
+    await b.writev(MiB, pattern(4096, 5), { fua: true });
     expect(
       readFileSync(file)
         .subarray(MiB, MiB + 4096)
@@ -226,13 +233,13 @@ describe.skipIf(qemuNbdMissing !== undefined)('nbd driver against qemu-nbd (raw 
     const file = image(dir);
     const first = await startQemuNbd(address, file);
     const b = await open({ server: address, export: 'disk' });
-    await b.write(12 * MiB, pattern(65536, 3));
+    await b.writev(12 * MiB, pattern(65536, 3));
     await b.flush();
     await killMidIo(b, first);
     await startQemuNbd(address, file);
     await b.reconnect();
     const back = new Uint8Array(65536);
-    await b.read(12 * MiB, back);
+    await b.readv(12 * MiB, back);
     expect(Buffer.from(back).equals(pattern(65536, 3))).toBe(true);
   });
 
@@ -241,10 +248,10 @@ describe.skipIf(qemuNbdMissing !== undefined)('nbd driver against qemu-nbd (raw 
     const address = await addressFor('unix', dir.join('nbd.sock'));
     const server = await startQemuNbd(address, image(dir), { persistent: false });
     const b = await NbdBackend.open({ server: address, export: 'disk' });
-    await b.write(0, pattern(4096, 1));
+    await b.writev(0, pattern(4096, 1));
     await b.close();
     expect(await server.exited()).toBe(0);
-    await expect(b.read(0, new Uint8Array(512))).rejects.toMatchObject({ code: 'CLOSED' });
+    await expect(b.readv(0, new Uint8Array(512))).rejects.toMatchObject({ code: 'closed' });
   });
 
   it('a read-only export needs read-only=on and then refuses writes with EROFS', async () => {
@@ -252,15 +259,15 @@ describe.skipIf(qemuNbdMissing !== undefined)('nbd driver against qemu-nbd (raw 
     const address = await addressFor('unix', dir.join('nbd.sock'));
     await startQemuNbd(address, image(dir), { readOnly: true });
     await expect(NbdBackend.open({ server: address, export: 'disk' })).rejects.toMatchObject({
-      code: 'OPEN_FAILED',
-      errno: 'EROFS',
-      option: 'read-only',
+      code: 'open-failed',
+      errnoName: 'EROFS',
+      context: { option: 'read-only' },
     });
     const b = await open({ server: address, export: 'disk', readOnly: true });
-    await b.read(0, new Uint8Array(4096));
-    await expect(b.write(0, new Uint8Array(512))).rejects.toMatchObject({
-      code: 'READ_ONLY',
-      errno: 'EROFS',
+    await b.readv(0, new Uint8Array(4096));
+    await expect(b.writev(0, new Uint8Array(512))).rejects.toMatchObject({
+      code: 'read-only',
+      errnoName: 'EROFS',
     });
   });
 
@@ -271,11 +278,11 @@ describe.skipIf(qemuNbdMissing !== undefined)('nbd driver against qemu-nbd (raw 
     const err = (await NbdBackend.open({ server: address, export: 'nope' }).catch(
       (e: unknown) => e,
     )) as BlockError;
-    expect(err).toMatchObject({ code: 'OPEN_FAILED', errno: 'ENOENT' });
+    expect(err).toMatchObject({ code: 'open-failed', errnoName: 'ENOENT' });
     expect(err.message).toContain("export 'nope' not found");
     await expect(
       NbdBackend.open({ server: { type: 'unix', path: dir.join('absent.sock') } }),
-    ).rejects.toMatchObject({ code: 'OPEN_FAILED', option: 'server.path' });
+    ).rejects.toMatchObject({ code: 'open-failed', context: { option: 'server.path' } });
   });
 });
 
@@ -302,12 +309,12 @@ describe.skipIf(nbdkitMissing !== undefined)('nbd nodes in a BlockNodeRegistry',
       },
     ]);
     await first.kill();
-    await expect(disk.read(0, new Uint8Array(512))).rejects.toMatchObject({ code: 'DISCONNECTED' });
+    await expect(disk.readv(0, new Uint8Array(512))).rejects.toMatchObject({ code: 'disconnected' });
     await startNbdkit(address, { size: '8M' });
     await nodes.reconnect('remote');
-    await disk.write(0, pattern(4096, 1));
+    await disk.writev(0, pattern(4096, 1));
     nodes.detach('remote', 'nvme0');
     await nodes.del('remote');
-    await expect(nodes.reconnect('remote')).rejects.toMatchObject({ code: 'NODE_NOT_FOUND' });
+    await expect(nodes.reconnect('remote')).rejects.toMatchObject({ code: 'node-not-found' });
   });
 });

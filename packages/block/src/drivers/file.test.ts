@@ -29,7 +29,7 @@ describe('file driver', () => {
     const b = await openFile(path);
     expect(b.size).toBe(64 * 1024);
     const parts = [new Uint8Array(1000).fill(1), new Uint8Array(3096).fill(2), new Uint8Array(100).fill(3)];
-    await b.write(512, parts);
+    await b.writev(512, parts);
     const file = readFileSync(path);
     expect(file[511]).toBe(0);
     expect(file[512]).toBe(1);
@@ -37,7 +37,7 @@ describe('file driver', () => {
     expect(file[512 + 4096]).toBe(3);
     expect(file[512 + 4196]).toBe(0);
     const back = [new Uint8Array(7), new Uint8Array(4189)];
-    await b.read(512, back);
+    await b.readv(512, back);
     expect(Buffer.concat(back).equals(file.subarray(512, 512 + 4196))).toBe(true);
   });
 
@@ -50,7 +50,7 @@ describe('file driver', () => {
     expect(after.size).toBe(1 << 20);
     expect(before - after.blocks).toBe((256 * 1024) / 512);
     const out = new Uint8Array(256 * 1024 + 2);
-    await b.read(64 * 1024 - 1, out);
+    await b.readv(64 * 1024 - 1, out);
     expect(out[0]).toBe(0xaa);
     expect(out.subarray(1, -1).every((x) => x === 0)).toBe(true);
     expect(out[out.length - 1]).toBe(0xaa);
@@ -105,9 +105,9 @@ describe('file driver', () => {
       },
     };
     const b = await openFile(imageOf(8192), { syscalls: counting });
-    await b.write(0, new Uint8Array(512));
+    await b.writev(0, new Uint8Array(512));
     expect(calls).toEqual([]);
-    await b.write(0, new Uint8Array(512), { fua: true });
+    await b.writev(0, new Uint8Array(512), { fua: true });
     await b.flush();
     await b.writeZeroes(0, 512, { fua: true });
     expect(calls).toEqual(['fdatasync', 'fdatasync', 'fdatasync']);
@@ -116,44 +116,42 @@ describe('file driver', () => {
     expect(calls).toHaveLength(3);
   });
 
-  it('maps a backing EIO to an IO_FAILED error with errno EIO and the request context', async () => {
+  it('maps a backing EIO to an io-failed error with errno EIO and the request context', async () => {
     const failing: FileSyscalls = {
       ...nodeFileSyscalls,
       readv: () => Promise.reject(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' })),
       fdatasync: () => Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })),
     };
     const b = await openFile(imageOf(8192), { syscalls: failing });
-    await expect(b.read(4096, new Uint8Array(512))).rejects.toMatchObject({
-      code: 'IO_FAILED',
-      errno: 'EIO',
-      op: 'read',
-      offset: 4096,
-      length: 512,
-      driver: 'file',
+    await expect(b.readv(4096, new Uint8Array(512))).rejects.toMatchObject({
+      code: 'io-failed',
+      errnoName: 'EIO',
+      errno: 5,
+      context: { op: 'read', offset: 4096, length: 512, driver: 'file' },
     });
-    await expect(b.flush()).rejects.toMatchObject({ errno: 'EIO', op: 'flush' });
+    await expect(b.flush()).rejects.toMatchObject({ errnoName: 'EIO', context: { op: 'flush' } });
     // The backend stays usable for requests that do not fail.
-    await b.write(0, new Uint8Array(512));
+    await b.writev(0, new Uint8Array(512));
   });
 
   it('read-only=on opens a read-only file and rejects writes with EROFS', async () => {
     const path = imageOf(4096);
     execFileSync('chmod', ['0444', path]);
     const b = await openFile(path, { readOnly: true });
-    await b.read(0, new Uint8Array(512));
-    await expect(b.write(0, new Uint8Array(512))).rejects.toMatchObject({
-      code: 'READ_ONLY',
-      errno: 'EROFS',
+    await b.readv(0, new Uint8Array(512));
+    await expect(b.writev(0, new Uint8Array(512))).rejects.toMatchObject({
+      code: 'read-only',
+      errnoName: 'EROFS',
     });
-    await expect(b.discard(0, 512)).rejects.toMatchObject({ errno: 'EROFS' });
+    await expect(b.discard(0, 512)).rejects.toMatchObject({ errnoName: 'EROFS' });
   });
 
   it('opening fails with a clear typed error', async () => {
     await expect(FileBackend.open({ filename: join(shm, 'missing') })).rejects.toMatchObject({
-      code: 'OPEN_FAILED',
-      errno: 'ENOENT',
+      code: 'open-failed',
+      errnoName: 'ENOENT',
     });
-    await expect(FileBackend.open({ filename: shm })).rejects.toMatchObject({ code: 'OPEN_FAILED' });
+    await expect(FileBackend.open({ filename: shm })).rejects.toMatchObject({ code: 'open-failed' });
     // Kernels before 6.6 refuse O_DIRECT on tmpfs with EINVAL at open; provoke that answer here.
     const noDirect: FileSyscalls = {
       ...nodeFileSyscalls,
@@ -163,7 +161,7 @@ describe('file driver', () => {
     const err = await FileBackend.open({ filename: imageOf(4096), direct: true, syscalls: noDirect }).catch(
       (e: unknown) => e,
     );
-    expect(isBlockError(err) && err.option).toBe('cache.direct');
+    expect(isBlockError(err) && err.context.option).toBe('cache.direct');
     expect((err as Error).message).toMatch(/does not support O_DIRECT.*cache\.direct=off/);
   });
 
@@ -175,18 +173,18 @@ describe('file driver', () => {
     const b = await FileBackend.open({ filename: path, direct: true }).catch((e: unknown) => e);
     if (isBlockError(b)) {
       // The temp dir's filesystem may itself lack O_DIRECT (tmpfs /tmp); then there is nothing to test.
-      expect(b.option).toBe('cache.direct');
+      expect(b.context.option).toBe('cache.direct');
       return;
     }
     const backend = b as FileBackend;
     onTestFinished(() => backend.close());
     // A view at an odd offset of an ordinary buffer is never 512-aligned in memory.
     const odd = new Uint8Array(8192 + 1).subarray(1).fill(0x22);
-    await backend.write(4096, odd, { fua: true });
+    await backend.writev(4096, odd, { fua: true });
     const back = new Uint8Array(4096 + 3).subarray(3);
-    await backend.read(8192, back);
+    await backend.readv(8192, back);
     expect(back.every((x) => x === 0x22)).toBe(true);
-    await expect(backend.read(100, new Uint8Array(512))).rejects.toMatchObject({ code: 'UNALIGNED' });
+    await expect(backend.readv(100, new Uint8Array(512))).rejects.toMatchObject({ code: 'unaligned' });
   });
 
   it('a full filesystem fails writes with ENOSPC', async (ctx) => {
@@ -207,12 +205,13 @@ describe('file driver', () => {
     writeFileSync(path, '');
     execFileSync('truncate', ['-s', '1M', path]);
     const b = await openFile(path);
-    await expect(b.write(0, new Uint8Array(512 * 1024).fill(5))).rejects.toMatchObject({
-      code: 'IO_FAILED',
-      errno: 'ENOSPC',
-      op: 'write',
+    await expect(b.writev(0, new Uint8Array(512 * 1024).fill(5))).rejects.toMatchObject({
+      code: 'io-failed',
+      errnoName: 'ENOSPC',
+      errno: 28,
+      context: { op: 'write' },
     });
-    await expect(b.writeZeroes(0, 1 << 20)).rejects.toMatchObject({ errno: 'ENOSPC' });
+    await expect(b.writeZeroes(0, 1 << 20)).rejects.toMatchObject({ errnoName: 'ENOSPC' });
   });
 
   it('keeps the event loop free while the disk works', async () => {
@@ -221,7 +220,7 @@ describe('file driver', () => {
     const timer = setInterval(() => ticks++, 0);
     onTestFinished(() => clearInterval(timer));
     const buf = new Uint8Array(4 << 20);
-    for (let i = 0; i < 8; i++) await b.write(0, buf, { fua: true });
+    for (let i = 0; i < 8; i++) await b.writev(0, buf, { fua: true });
     // Every request was handed to the threadpool, so timers ran between them.
     expect(ticks).toBeGreaterThan(0);
   });

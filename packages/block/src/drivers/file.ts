@@ -108,15 +108,15 @@ export class FileBackend extends BlockBackendBase {
     this.capabilities = { discard: this.discardMode === 'unmap', writeCache: !this.noFlush, fua: true };
   }
 
-  /** Opens `options.filename`; rejects with an OPEN_FAILED BlockError that says why. */
+  /** Opens `options.filename`; rejects with an open-failed BlockError that says why. */
   static async open(options: FileOptions): Promise<FileBackend> {
     const { filename } = options;
     const fail = (message: string, errno: string | undefined, cause?: unknown, option = 'filename') =>
-      new BlockError('OPEN_FAILED', `file: could not open '${filename}': ${message}`, {
+      new BlockError('open-failed', `file: could not open '${filename}': ${message}`, {
         driver: 'file',
         op: 'open',
         option,
-        ...(errno === undefined ? {} : { errno }),
+        ...(errno === undefined ? {} : { errnoName: errno }),
         ...(cause === undefined ? {} : { cause }),
       });
     if (typeof filename !== 'string' || filename === '') throw fail('filename is empty', 'EINVAL');
@@ -278,7 +278,7 @@ export class FileBackend extends BlockBackendBase {
     let segments = segmentsOf(iov);
     while (done < length) {
       const n = await this.#sys.writev(this.#fd, segments, offset + done);
-      if (n === 0) throw this.error('IO_FAILED', `write at offset ${offset + done} made no progress`);
+      if (n === 0) throw this.error('io-failed', `write at offset ${offset + done} made no progress`);
       done += n;
       if (done < length) segments = sliceIoVector(iov, done, length - done);
     }

@@ -35,7 +35,7 @@ export class NullCoBackend extends BlockBackendBase {
     super(options);
     const size = options.size ?? NULL_CO_DEFAULT_SIZE;
     if (!Number.isSafeInteger(size) || size < 0) {
-      throw new BlockError('INVALID_OPTION', `null-co: size must be a non-negative integer, got ${size}`, {
+      throw new BlockError('invalid-option', `null-co: size must be a non-negative integer, got ${size}`, {
         driver: 'null-co',
         option: 'size',
       });
@@ -43,7 +43,7 @@ export class NullCoBackend extends BlockBackendBase {
     const latency = options.latencyNs ?? 0;
     if (!Number.isSafeInteger(latency) || latency < 0) {
       throw new BlockError(
-        'INVALID_OPTION',
+        'invalid-option',
         `null-co: latency-ns must be a non-negative integer, got ${latency}`,
         {
           driver: 'null-co',

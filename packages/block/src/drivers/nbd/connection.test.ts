@@ -204,8 +204,8 @@ describe('NbdConnection replies', () => {
     });
     const c = await connect(path);
     await expect(c.request(P.NBD_CMD_READ, 0, 0, 8, new Uint8Array(8))).rejects.toMatchObject({
-      code: 'IO_FAILED',
-      errno: 'ENOSPC',
+      code: 'io-failed',
+      errnoName: 'ENOSPC',
       message: expect.stringContaining('disk on fire'),
     });
     await c.request(P.NBD_CMD_FLUSH, 0, 0, 0);
@@ -217,10 +217,10 @@ describe('NbdConnection replies', () => {
     );
     const c = await connect(path);
     await expect(c.request(P.NBD_CMD_WRITE, 0, 0, 1, Uint8Array.of(1))).rejects.toMatchObject({
-      errno: 'EIO',
+      errnoName: 'EIO',
     });
     await expect(c.request(P.NBD_CMD_WRITE, 0, 512, 1, Uint8Array.of(1))).rejects.toMatchObject({
-      errno: 'EINVAL',
+      errnoName: 'EINVAL',
     });
   });
 
@@ -242,9 +242,9 @@ describe('NbdConnection replies', () => {
     const c = await connect(path);
     const bystander = c.request(P.NBD_CMD_READ, 0, 4096, 8, new Uint8Array(8));
     await expect(c.request(P.NBD_CMD_READ, 0, 0, 8, new Uint8Array(8))).rejects.toMatchObject({
-      code: 'PROTOCOL_ERROR',
+      code: 'protocol-error',
     });
-    await expect(bystander).rejects.toMatchObject({ code: 'PROTOCOL_ERROR', errno: 'EIO' });
+    await expect(bystander).rejects.toMatchObject({ code: 'protocol-error', errnoName: 'EIO' });
     expect(c.dead).toBe(true);
   });
 
@@ -260,8 +260,8 @@ describe('NbdConnection replies', () => {
     });
     const c = await connect(path);
     await expect(c.request(P.NBD_CMD_READ, 0, 0, 4096, new Uint8Array(4096))).rejects.toMatchObject({
-      code: 'DISCONNECTED',
-      errno: 'EIO',
+      code: 'disconnected',
+      errnoName: 'EIO',
     });
   });
 

@@ -56,7 +56,7 @@ function describe(address: NbdAddress): string {
 /**
  * One NBD client connection: the fixed-newstyle handshake, then requests in flight at once,
  * their replies matched by cookie (simple and structured). When the socket closes every request
- * in flight fails with a DISCONNECTED error (errno EIO) and later ones fail at once.
+ * in flight fails with a disconnected error (errno EIO) and later ones fail at once.
  */
 export class NbdConnection {
   readonly address: NbdAddress;
@@ -107,7 +107,7 @@ export class NbdConnection {
     this.#onDisconnect = callback;
   }
 
-  /** Connects and negotiates `exportName`; rejects with an OPEN_FAILED or PROTOCOL_ERROR BlockError. */
+  /** Connects and negotiates `exportName`; rejects with an open-failed or protocol-error BlockError. */
   static async connect(address: NbdAddress, exportName: string): Promise<NbdConnection> {
     const socket = await openSocket(address);
     const queue = new ByteQueue();
@@ -151,13 +151,13 @@ export class NbdConnection {
 
   /**
    * Says goodbye (NBD_CMD_DISC) and closes the socket once the server has read it. Requests
-   * still in flight fail with DISCONNECTED; callers drain them first.
+   * still in flight fail with disconnected; callers drain them first.
    */
   async disconnect(): Promise<void> {
     if (this.#dead) return;
     const socket = this.#socket;
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    this.#fail('disconnected by the client', undefined, 'CLOSED');
+    this.#fail('disconnected by the client', undefined, 'closed');
     socket.end(P.encodeRequest(P.NBD_CMD_DISC, 0, 0, 0, 0));
     const timer = setTimeout(() => socket.destroy(), 5000);
     await closed;
@@ -166,19 +166,19 @@ export class NbdConnection {
 
   /** Drops the connection at once, without NBD_CMD_DISC. */
   destroy(): void {
-    this.#fail('connection dropped by the client', undefined, 'CLOSED');
+    this.#fail('connection dropped by the client', undefined, 'closed');
     this.#socket.destroy();
   }
 
   #fail(
     message: string,
     cause?: unknown,
-    code: 'DISCONNECTED' | 'CLOSED' | 'PROTOCOL_ERROR' = 'DISCONNECTED',
+    code: 'disconnected' | 'closed' | 'protocol-error' = 'disconnected',
   ): void {
     if (this.#dead) return;
     const error = new BlockError(code, `nbd: ${message}`, {
       driver: 'nbd',
-      errno: code === 'CLOSED' ? 'ESHUTDOWN' : 'EIO',
+      errnoName: code === 'closed' ? 'ESHUTDOWN' : 'EIO',
       ...(cause === undefined ? {} : { cause }),
     });
     this.#dead = error;
@@ -188,11 +188,11 @@ export class NbdConnection {
     for (const p of pending) {
       p.reject(
         new BlockError(
-          code === 'CLOSED' ? 'DISCONNECTED' : code,
+          code === 'closed' ? 'disconnected' : code,
           `${error.message}; the request did not complete`,
           {
             driver: 'nbd',
-            errno: 'EIO',
+            errnoName: 'EIO',
             offset: p.offset,
             length: p.length,
             cause: error,
@@ -200,12 +200,12 @@ export class NbdConnection {
         ),
       );
     }
-    if (code === 'PROTOCOL_ERROR') this.#socket.destroy();
+    if (code === 'protocol-error') this.#socket.destroy();
     this.#onDisconnect?.(error);
   }
 
   #protocolError(message: string): void {
-    this.#fail(`protocol error from ${describe(this.address)}: ${message}`, undefined, 'PROTOCOL_ERROR');
+    this.#fail(`protocol error from ${describe(this.address)}: ${message}`, undefined, 'protocol-error');
   }
 
   /** Consumes as many replies as the received bytes hold. */
@@ -367,9 +367,9 @@ export class NbdConnection {
       return;
     }
     pending.reject(
-      new BlockError('IO_FAILED', `nbd: ${error.message}`, {
+      new BlockError('io-failed', `nbd: ${error.message}`, {
         driver: 'nbd',
-        errno: error.errno,
+        errnoName: error.errno,
         offset: pending.offset,
         length: pending.length,
       }),
@@ -399,11 +399,11 @@ function openSocket(address: NbdAddress): Promise<net.Socket> {
     });
     socket.once('error', (e: NodeJS.ErrnoException) =>
       reject(
-        new BlockError('OPEN_FAILED', `nbd: cannot connect to ${describe(address)}: ${e.message}`, {
+        new BlockError('open-failed', `nbd: cannot connect to ${describe(address)}: ${e.message}`, {
           driver: 'nbd',
           op: 'open',
           option: address.type === 'unix' ? 'server.path' : 'server.host',
-          errno: e.code ?? 'EIO',
+          errnoName: e.code ?? 'EIO',
           cause: e,
         }),
       ),
@@ -418,12 +418,12 @@ function withTimeout<T>(p: Promise<T>, ms: number, address: NbdAddress): Promise
       () =>
         reject(
           new BlockError(
-            'OPEN_FAILED',
+            'open-failed',
             `nbd: ${describe(address)} did not finish the handshake in ${ms} ms`,
             {
               driver: 'nbd',
               op: 'open',
-              errno: 'ETIMEDOUT',
+              errnoName: 'ETIMEDOUT',
             },
           ),
         ),
@@ -475,18 +475,18 @@ async function handshake(
   address: NbdAddress,
 ): Promise<NbdExportInfo> {
   const reader = new HandshakeReader(socket, queue);
-  const fail = (message: string, code: 'OPEN_FAILED' | 'PROTOCOL_ERROR' = 'PROTOCOL_ERROR', errno?: string) =>
+  const fail = (message: string, code: 'open-failed' | 'protocol-error' = 'protocol-error', errno?: string) =>
     new BlockError(code, `nbd: ${describe(address)}: ${message}`, {
       driver: 'nbd',
       op: 'open',
-      ...(errno === undefined ? {} : { errno }),
+      ...(errno === undefined ? {} : { errnoName: errno }),
     });
   const read = (n: number) =>
     reader.read(n).catch((e: Error) => {
-      throw new BlockError('OPEN_FAILED', `nbd: ${describe(address)}: ${e.message}`, {
+      throw new BlockError('open-failed', `nbd: ${describe(address)}: ${e.message}`, {
         driver: 'nbd',
         op: 'open',
-        errno: 'ECONNRESET',
+        errnoName: 'ECONNRESET',
         cause: e,
       });
     });
@@ -564,13 +564,13 @@ async function handshake(
       );
       const detail = text === '' ? '' : `: ${text}`;
       if (r.type === P.NBD_REP_ERR_UNKNOWN)
-        throw fail(`export '${exportName}' not found${detail}`, 'OPEN_FAILED', 'ENOENT');
+        throw fail(`export '${exportName}' not found${detail}`, 'open-failed', 'ENOENT');
       if (r.type === P.NBD_REP_ERR_TLS_REQD)
-        throw fail(`the server requires TLS, which is not supported${detail}`, 'OPEN_FAILED', 'ENOTSUP');
+        throw fail(`the server requires TLS, which is not supported${detail}`, 'open-failed', 'ENOTSUP');
       if (r.type & P.NBD_REP_FLAG_ERROR) {
         throw fail(
           `export '${exportName}' refused (${P.optionErrorName(r.type)})${detail}`,
-          'OPEN_FAILED',
+          'open-failed',
           'EACCES',
         );
       }
@@ -582,12 +582,12 @@ async function handshake(
   socket.write(P.encodeOption(P.NBD_OPT_EXPORT_NAME, new TextEncoder().encode(exportName)));
   const v = await read(10).catch((cause: unknown) => {
     throw new BlockError(
-      'OPEN_FAILED',
+      'open-failed',
       `nbd: ${describe(address)}: export '${exportName}' not found (the server closed the connection)`,
       {
         driver: 'nbd',
         op: 'open',
-        errno: 'ENOENT',
+        errnoName: 'ENOENT',
         cause,
       },
     );

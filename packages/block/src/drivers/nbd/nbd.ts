@@ -34,7 +34,7 @@ const ZERO_CHUNK = 1 << 20;
  * FUA), with up to `queueDepth` requests in flight on one connection, matched by cookie.
  *
  * When the server goes away, every request in flight and every later one fails with a
- * DISCONNECTED BlockError (errno EIO); nothing hangs. `reconnect()` opens a new connection to
+ * disconnected BlockError (errno EIO); nothing hangs. `reconnect()` opens a new connection to
  * the same export (its size must not have changed) and the backend serves again.
  */
 export class NbdBackend extends BlockBackendBase {
@@ -69,7 +69,7 @@ export class NbdBackend extends BlockBackendBase {
     };
   }
 
-  /** Connects and negotiates; rejects with an OPEN_FAILED BlockError that says why. */
+  /** Connects and negotiates; rejects with an open-failed BlockError that says why. */
   static async open(options: NbdOptions): Promise<NbdBackend> {
     const exportName = options.export ?? '';
     const deadline = Date.now() + (options.openTimeout ?? 0) * 1000;
@@ -79,20 +79,21 @@ export class NbdBackend extends BlockBackendBase {
         if (readOnlyExport(conn.info) && !options.readOnly) {
           await conn.disconnect();
           throw new BlockError(
-            'OPEN_FAILED',
+            'open-failed',
             `nbd: export '${exportName}' is read-only; open it with read-only=on`,
             {
               driver: 'nbd',
               op: 'open',
               option: 'read-only',
-              errno: 'EROFS',
+              errnoName: 'EROFS',
             },
           );
         }
         return new NbdBackend(conn, options);
       } catch (e) {
         // open-timeout: the server may still be starting; refused connections are retried.
-        const retry = isBlockError(e) && e.code === 'OPEN_FAILED' && e.option?.startsWith('server.') === true;
+        const retry =
+          isBlockError(e) && e.code === 'open-failed' && e.context.option?.startsWith('server.') === true;
         if (!retry || Date.now() >= deadline) throw e;
         await sleep(Math.min(1000, Math.max(1, deadline - Date.now())));
       }
@@ -115,7 +116,7 @@ export class NbdBackend extends BlockBackendBase {
    */
   reconnect(): Promise<void> {
     if (this.closed)
-      return Promise.reject(this.error('CLOSED', 'reconnect after close', { op: 'reconnect' }));
+      return Promise.reject(this.error('closed', 'reconnect after close', { op: 'reconnect' }));
     if (!this.#conn.dead) return Promise.resolve();
     this.#reconnecting ??= (async () => {
       try {
@@ -123,9 +124,9 @@ export class NbdBackend extends BlockBackendBase {
         if (conn.info.size !== this.size) {
           conn.destroy();
           throw this.error(
-            'OPEN_FAILED',
+            'open-failed',
             `export '${this.exportName}' is now ${conn.info.size} bytes, was ${this.size}; add the node again`,
-            { op: 'reconnect', errno: 'EINVAL' },
+            { op: 'reconnect', errnoName: 'EINVAL' },
           );
         }
         this.#conn = conn;
