@@ -8,6 +8,7 @@ declare -A wanted=(
   [g++]=g++
   [lspci]=pciutils
   [make]=make
+  [nbdfuse]=libnbd-bin
   [nbdkit]=nbdkit
   [python3]=python3
   [qemu-nbd]=qemu-utils
