@@ -27,7 +27,7 @@ interface Setup {
   offsets: number[];
 }
 
-function build(kind: 'ram' | 'io', base: bigint): Setup {
+function build(kind: 'ram' | 'io' | 'io-split' | 'io64', base: bigint): Setup {
   const ctx = new MemoryContext('bench');
   const root = MemoryRegion.container('root', 1n << 64n);
   const regions: MemoryRegion[] = [];
@@ -36,12 +36,27 @@ function build(kind: 'ram' | 'io', base: bigint): Setup {
       const r =
         kind === 'ram'
           ? MemoryRegion.ram(`ram${i}`, BigInt(REGION_SIZE))
-          : MemoryRegion.io(`mmio${i}`, BigInt(REGION_SIZE), {
-              read: (offset) => offset,
-              write: () => {},
-              valid: { minAccessSize: 4, maxAccessSize: 4 },
-              impl: { minAccessSize: 4, maxAccessSize: 4 },
-            });
+          : kind === 'io'
+            ? MemoryRegion.io(`mmio${i}`, BigInt(REGION_SIZE), {
+                read: (offset) => offset,
+                write: () => {},
+                valid: { minAccessSize: 4, maxAccessSize: 4 },
+                impl: { minAccessSize: 4, maxAccessSize: 4 },
+              })
+            : kind === 'io-split'
+              ? MemoryRegion.io(`mmio${i}`, BigInt(REGION_SIZE), {
+                  read: (offset) => offset,
+                  write: () => {},
+                  valid: { minAccessSize: 4, maxAccessSize: 8 },
+                  impl: { minAccessSize: 4, maxAccessSize: 4 },
+                })
+              : MemoryRegion.io(`mmio${i}`, BigInt(REGION_SIZE), {
+                  // A 64-bit register file: the value of an 8-byte read is a bigint.
+                  read: (offset, size) => (size === 8 ? BigInt(offset) : offset),
+                  write: () => {},
+                  valid: { minAccessSize: 4, maxAccessSize: 8 },
+                  impl: { minAccessSize: 4, maxAccessSize: 8 },
+                });
       root.addSubregion(base + BigInt(i) * STRIDE, r);
       regions.push(r);
     }
@@ -53,7 +68,8 @@ function build(kind: 'ram' | 'io', base: bigint): Setup {
   const offsets: number[] = [];
   for (let k = 0; k < READS; k++) {
     const i = Math.floor(rnd() * REGIONS);
-    const off = Math.floor(rnd() * (REGION_SIZE / 4)) * 4;
+    // 8-byte aligned, so the same addresses serve 4- and 8-byte accesses.
+    const off = Math.floor(rnd() * (REGION_SIZE / 8)) * 8;
     addresses.push(base + BigInt(i) * STRIDE + BigInt(off));
     const r = regions[i]!;
     if (r.ramBuffer) {
@@ -68,6 +84,9 @@ function build(kind: 'ram' | 'io', base: bigint): Setup {
 const ram = build('ram', 0x1_0000_0000n);
 const mmio = build('io', 0x2_0000_0000n);
 const ramHigh = build('ram', 1n << 60n);
+const mmioSplit = build('io-split', 0x3_0000_0000n);
+const mmio64 = build('io64', 0x4_0000_0000n);
+const scratch8 = new Uint8Array(8);
 const scratch = new Uint8Array(4);
 let sink = 0;
 
@@ -127,6 +146,40 @@ const rows = await runBenchSuite({
       },
     },
     {
+      name: 'AddressSpace.readU64, MMIO impl 4 (two callbacks)',
+      fn: () => {
+        const { as, addresses } = mmioSplit;
+        let s = 0n;
+        for (let k = 0; k < READS; k++) s += as.readU64(addresses[k]!);
+        sink += Number(s & 1n);
+      },
+    },
+    {
+      name: 'AddressSpace.read(8 bytes), MMIO impl 4',
+      fn: () => {
+        const { as, addresses } = mmioSplit;
+        for (let k = 0; k < READS; k++) as.read(addresses[k]!, scratch8);
+        sink += scratch8[0]!;
+      },
+    },
+    {
+      name: 'AddressSpace.readU64, MMIO impl 8 (one bigint callback)',
+      fn: () => {
+        const { as, addresses } = mmio64;
+        let s = 0n;
+        for (let k = 0; k < READS; k++) s += as.readU64(addresses[k]!);
+        sink += Number(s & 1n);
+      },
+    },
+    {
+      name: 'AddressSpace.read(8 bytes), MMIO impl 8',
+      fn: () => {
+        const { as, addresses } = mmio64;
+        for (let k = 0; k < READS; k++) as.read(addresses[k]!, scratch8);
+        sink += scratch8[0]!;
+      },
+    },
+    {
       name: 'AddressSpace.readU32, RAM above 2^53 (bigint path)',
       fn: () => {
         const { as, addresses } = ramHigh;
@@ -164,4 +217,4 @@ const rows = await runBenchSuite({
 if (sink === 0.5) console.log(sink);
 const base = rows[0]!;
 console.log(`\nbaseline per read: ${(base.meanNs / READS).toFixed(1)} ns`);
-for (const r of rows.slice(1, 9)) console.log(`${r.name}: ${(r.meanNs / READS).toFixed(1)} ns per read`);
+for (const r of rows.slice(1, -1)) console.log(`${r.name}: ${(r.meanNs / READS).toFixed(1)} ns per read`);

@@ -6,6 +6,14 @@ export const ADDRESS_LIMIT = 1n << 64n;
 /** Largest bigint that converts to a number exactly. */
 export const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
+/**
+ * The number form of an address for the access fast path, or -1 when it is not a bigint in
+ * [0, 2^53) (then the caller takes its checked, bigint path).
+ */
+export function fastAddress(address: unknown): number {
+  return typeof address === 'bigint' && address >= 0n && address <= MAX_SAFE ? Number(address) : -1;
+}
+
 /** Checks that `value` is a bigint address or offset in [0, 2^64) and returns it. */
 export function checkAddress(value: unknown, what: string, regionName?: string): bigint {
   if (typeof value !== 'bigint') {

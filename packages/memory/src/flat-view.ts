@@ -97,6 +97,23 @@ export class FlatView {
     return hi >= 0 && a < this._ends[hi]! ? hi : -1;
   }
 
+  /**
+   * @internal The fast-path lookup of every access: the index of the range holding all of
+   * `[a, a + size)`, writable when `forWrite`, or -1 (then the caller takes its checked path).
+   * `a` comes from `fastAddress`: a number address below 2^53, or -1.
+   */
+  _fastIndex(a: number, size: number, forWrite: boolean): number {
+    if (a < 0) return -1;
+    const i = this._findNumber(a);
+    if (i < 0 || a + size > this._ends[i]! || (forWrite && this._readonly[i] !== 0)) return -1;
+    return i;
+  }
+
+  /** @internal Offset in its region of number address `a`, which lies in range `i`. */
+  _regionOffset(i: number, a: number): number {
+    return a - this._starts[i]! + this._offsets[i]!;
+  }
+
   /** @internal The same search on bigints, for any address. */
   _findBigint(address: bigint): number {
     const ranges = this.ranges;

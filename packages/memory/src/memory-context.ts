@@ -2,6 +2,7 @@ import { AddressSpace } from './address-space';
 import { MemoryError } from './errors';
 import type { MemoryRegion } from './memory-region';
 import { MmioDispatcher } from './mmio-dispatch';
+import { ErrorCollector } from './topology';
 
 /** Listener rounds per commit before giving up on listeners that keep changing the topology. */
 const MAX_COMMIT_ROUNDS = 64;
@@ -93,12 +94,8 @@ export class MemoryContext {
 
   #flush(): void {
     this.#committing = true;
-    let failed = false;
-    let firstError: unknown;
-    const report = (e: unknown) => {
-      if (!failed) firstError = e;
-      failed = true;
-    };
+    const errors = new ErrorCollector();
+    const report = errors.report;
     try {
       let rounds = 0;
       while (this.#pending.size > 0) {
@@ -119,9 +116,9 @@ export class MemoryContext {
     } finally {
       this.#committing = false;
     }
-    if (failed) {
+    if (errors.failed) {
       throw new MemoryError('listener-failed', `a memory listener threw in context "${this.name}"`, {
-        cause: firstError,
+        cause: errors.first,
       });
     }
   }

@@ -252,7 +252,7 @@ export class MmioDispatcher {
 
   /**
    * Reads `size` bytes at `offset` into `dest[pos, pos + size)`: the one place where bus bytes and
-   * access values meet on the read side.
+   * access values meet on the read side. Only a 64-bit callback makes a bigint.
    */
   readInto(
     region: MemoryRegion,
@@ -262,13 +262,30 @@ export class MmioDispatcher {
     dest: Uint8Array,
     pos: number,
   ): void {
-    if (size === 8) {
-      const v = this.read64(region, r, offset);
-      storeLe32(dest, pos, Number(v & MASK_32), 4);
-      storeLe32(dest, pos + 4, Number(v >> 32n), 4);
-    } else {
-      storeLe32(dest, pos, this.read(region, r, offset, size), size);
+    if (size !== 8) {
+      storeLe(dest, pos, this.read(region, r, offset, size), size);
+      return;
     }
+    const a = implAccessSize(r, 8);
+    if (a === 8) {
+      const v = this.read64(region, r, offset);
+      storeLe(dest, pos, Number(v & MASK_32), 4);
+      storeLe(dest, pos + 4, Number(v >> 32n), 4);
+      return;
+    }
+    // Split into number callbacks, stored as they come.
+    if (!this.#enter(region, r, offset, 8, false)) {
+      dest.fill(0, pos, pos + 8);
+      return;
+    }
+    try {
+      for (let i = 0; i < 8; i += a) storeLe(dest, pos + i, this.#chunk(r, offset + i, a), a);
+    } catch (e) {
+      dest.fill(0, pos, pos + 8);
+      this.#leaveFailed(e, undefined);
+      return;
+    }
+    this.#leave();
   }
 
   /** Writes `src[pos, pos + size)` at `offset`; the write-side counterpart of `readInto`. */
@@ -280,13 +297,29 @@ export class MmioDispatcher {
     src: Uint8Array,
     pos: number,
   ): void {
-    if (size === 8) {
-      const lo = loadLe32(src, pos, 4);
-      const hi = loadLe32(src, pos + 4, 4);
-      this.write64(region, r, offset, (BigInt(hi) << 32n) | BigInt(lo));
-    } else {
-      this.write(region, r, offset, size, loadLe32(src, pos, size));
+    if (size !== 8) {
+      this.write(region, r, offset, size, loadLe(src, pos, size));
+      return;
     }
+    const a = implAccessSize(r, 8);
+    if (a === 8) {
+      const lo = loadLe(src, pos, 4);
+      const hi = loadLe(src, pos + 4, 4);
+      this.write64(region, r, offset, (BigInt(hi) << 32n) | BigInt(lo));
+      return;
+    }
+    if (!this.#enter(region, r, offset, 8, true)) return;
+    try {
+      const write = r.ops.write;
+      for (let i = 0; i < 8; i += a) {
+        const c = loadLe(src, pos + i, a);
+        write.call(r.ops, offset + i, r.bigEndian ? bswap(c, a) : c, a);
+      }
+    } catch (e) {
+      this.#leaveFailed(e, undefined);
+      return;
+    }
+    this.#leave();
   }
 
   /** Checks the guard and `valid`; on refusal records the fault and returns false. */
@@ -358,11 +391,11 @@ function isValid(r: ResolvedMmioOps, offset: number, size: AccessSize, isWrite: 
   return size >= r.validMin && size <= r.validMax;
 }
 
-function storeLe32(dest: Uint8Array, pos: number, v: number, size: number): void {
+function storeLe(dest: Uint8Array, pos: number, v: number, size: number): void {
   for (let k = 0; k < size; k++) dest[pos + k] = (v >>> (8 * k)) & 0xff;
 }
 
-function loadLe32(src: Uint8Array, pos: number, size: number): number {
+function loadLe(src: Uint8Array, pos: number, size: number): number {
   let v = 0;
   for (let k = 0; k < size; k++) v += src[pos + k]! * 2 ** (8 * k);
   return v;
