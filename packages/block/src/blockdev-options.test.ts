@@ -33,12 +33,14 @@ describe('parseBlockdevOptions', () => {
         'node-name': 'remote',
         server: { type: 'inet', host: '127.0.0.1', port: 10809 },
         export: 'disk',
+        'reconnect-delay': 5,
       }),
     ).toEqual({
       driver: 'nbd',
       'node-name': 'remote',
       server: { type: 'inet', host: '127.0.0.1', port: '10809' },
       export: 'disk',
+      'reconnect-delay': 5,
     });
     expect(
       parseBlockdevOptions('driver=nbd,node-name=u,server.type=unix,server.path=/run/nbd.sock'),

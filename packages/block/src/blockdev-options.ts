@@ -36,6 +36,8 @@ export interface BlockdevOptionsNbd extends BlockdevOptionsBase {
   export?: string;
   /** Seconds to wait for the connection to open (QEMU's `open-timeout`, default 0: one try). */
   'open-timeout'?: number;
+  /** Seconds requests wait for a lost connection to return (QEMU's `reconnect-delay`, default 0). */
+  'reconnect-delay'?: number;
 }
 
 /** One block node's options, as blockdev-add takes them (QEMU's BlockdevOptions JSON). */
@@ -88,6 +90,7 @@ const SCHEMAS: Record<BlockDriverName, Record<string, Field>> = {
     },
     export: { kind: 'string' },
     'open-timeout': { kind: 'int' },
+    'reconnect-delay': { kind: 'int' },
   },
 };
 

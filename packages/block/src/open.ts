@@ -37,6 +37,7 @@ export async function openBlockdev(options: BlockdevOptions): Promise<BlockBacke
           server: options.server,
           ...(options.export === undefined ? {} : { export: options.export }),
           ...(options['open-timeout'] === undefined ? {} : { openTimeout: options['open-timeout'] }),
+          ...(options['reconnect-delay'] === undefined ? {} : { reconnectDelay: options['reconnect-delay'] }),
           ...(options.discard === undefined ? {} : { discard: options.discard }),
         });
     }

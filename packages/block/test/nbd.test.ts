@@ -142,6 +142,49 @@ describe.skipIf(nbdkitMissing !== undefined)('nbd driver against nbdkit (memory 
     },
   );
 
+  it('reconnects by itself once the server is back', async () => {
+    const dir = tempDir();
+    const address = await addressFor('unix', dir.join('nbd.sock'));
+    const first = await startNbdkit(address, { size: '4M' });
+    const b = await open({ server: address });
+    await first.kill();
+    await expect(b.readv(0, new Uint8Array(512))).rejects.toMatchObject({ code: 'disconnected' });
+    await startNbdkit(address, { size: '4M' });
+    for (let i = 0; i < 200 && !b.connected; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(b.connected).toBe(true);
+    await b.writev(0, pattern(4096, 2));
+  });
+
+  it('with reconnect-delay, requests made while the server is down complete once it returns', async () => {
+    const dir = tempDir();
+    const address = await addressFor('unix', dir.join('nbd.sock'));
+    const first = await startNbdkit(address, { size: '4M' });
+    const b = await open({ server: address, reconnectDelay: 60 });
+    await first.kill();
+    const out = new Uint8Array(4096).fill(9);
+    const waiting = b.readv(8192, out);
+    const write = b.writev(0, pattern(4096, 3), { fua: true });
+    await new Promise((r) => setTimeout(r, 300));
+    await startNbdkit(address, { size: '4M' });
+    await Promise.all([waiting, write]);
+    expect(out.every((x) => x === 0)).toBe(true); // a fresh memory export
+    const back = new Uint8Array(4096);
+    await b.readv(0, back);
+    expect(Buffer.from(back).equals(pattern(4096, 3))).toBe(true);
+  });
+
+  it('with reconnect-delay, close ends the wait with a typed error', async () => {
+    const dir = tempDir();
+    const address = await addressFor('unix', dir.join('nbd.sock'));
+    const first = await startNbdkit(address, { size: '4M' });
+    const b = await NbdBackend.open({ server: address, reconnectDelay: 60 });
+    await first.kill();
+    const waiting = b.readv(0, new Uint8Array(512));
+    await new Promise((r) => setTimeout(r, 100));
+    await b.close();
+    await expect(waiting).rejects.toMatchObject({ code: 'disconnected', errnoName: 'EIO' });
+  });
+
   it('open-timeout keeps trying until the server is up', async () => {
     const dir = tempDir();
     const address = await addressFor('unix', dir.join('nbd.sock'));
