@@ -201,7 +201,9 @@ export const deviceGetRegionInfoCodec: CommandCodec<DeviceGetRegionInfoRequest, 
     }
     if (min !== r.length)
       throw r.error('trailing-bytes', `${r.length - min} bytes after the capability chain`);
-    return { argsz, flags, index, size, offset, capabilities };
+    // CAPS with cap_offset 0 is an empty chain; the flag goes, as the encoder derives it.
+    const capsFlag = capabilities.length > 0 ? flags : flags & ~RegionInfoFlags.Caps;
+    return { argsz, flags: capsFlag, index, size, offset, capabilities };
   },
   replySize: (p) => p.capabilities.reduce((n, c) => n + capSize(c), 32),
   encodeReply(w, p) {

@@ -102,6 +102,12 @@ describe('DEVICE_GET_REGION_INFO', () => {
     expect(m).toMatchObject({ body: { argsz: 80, flags: 7, capabilities: [] } });
   });
 
+  it('reads CAPS with cap_offset 0 as no capabilities, and re-encodes what it decoded', () => {
+    const m = dec(5, head(80, 0xf, 1, 0, 0x4000n), 1, [9]);
+    expect(m).toMatchObject({ body: { flags: 0x7, capabilities: [] } });
+    expect(roundTrip(m)).toEqual(m);
+  });
+
   it('rejects broken capability chains', () => {
     const cap = (next: number) => le(['u16', 2], ['u16', 1], ['u32', next], ['u32', 1], ['u32', 1]);
     // Capability pointing back at itself.
