@@ -89,6 +89,18 @@ describe('parseBlockdevOptions', () => {
     expect((error as Error).message).toContain(message);
   });
 
+  it('takes the JSON string form of -blockdev, as QEMU does', () => {
+    expect(parseBlockdevOptions(' {"driver":"null-co","node-name":"n","size":4096}')).toEqual({
+      driver: 'null-co',
+      'node-name': 'n',
+      size: 4096,
+    });
+    expect(() => parseBlockdevOptions('{"driver":')).toThrow(/not valid JSON/);
+    expect(() => parseBlockdevOptions('{"driver":"null-co","node-name":"n","size":"4k"}')).toThrow(
+      "Parameter 'size' expects a size",
+    );
+  });
+
   it('rejects JSON values of the wrong type', () => {
     expect(() =>
       parseBlockdevOptions({ driver: 'file', 'node-name': 'x', filename: '/f', 'read-only': 'on' }),

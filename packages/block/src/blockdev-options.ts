@@ -186,12 +186,32 @@ export function isWellFormedNodeName(name: string): boolean {
 
 /**
  * Validates blockdev options given as a `-blockdev` keyval string
- * (`driver=file,node-name=d0,filename=disk.img,cache.direct=on`) or as the JSON object
+ * (`driver=file,node-name=d0,filename=disk.img,cache.direct=on`), as a `-blockdev` JSON string
+ * (`{"driver":"file",...}`, as QEMU also accepts) or as the JSON object
  * blockdev-add and `--config` take (`{"driver":"file","node-name":"d0","filename":"disk.img"}`).
  * Returns them typed and normalised (`discard=on` becomes `unmap`); throws an invalid-option
  * BlockError naming the option at fault, with QEMU's wording where QEMU has one.
  */
 export function parseBlockdevOptions(input: string | Readonly<Record<string, unknown>>): BlockdevOptions {
+  // As QEMU's -blockdev, a string starting with '{' is the JSON form.
+  if (typeof input === 'string' && input.trimStart().startsWith('{')) {
+    let json: unknown;
+    try {
+      json = JSON.parse(input);
+    } catch (cause) {
+      throw new BlockError(
+        'invalid-option',
+        `blockdev options are not valid JSON: ${(cause as Error).message}`,
+        {
+          cause,
+        },
+      );
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+      throw invalid('blockdev options must be a JSON object', '');
+    }
+    return parseBlockdevOptions(json as Record<string, unknown>);
+  }
   const text = typeof input === 'string';
   const raw: Record<string, unknown> = text ? (parseKeyval(input) as KeyvalObject) : { ...input };
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
