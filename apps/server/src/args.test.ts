@@ -13,6 +13,12 @@ function usageError(argv: string[]): { message: string; flag: string | undefined
   throw new Error(`no error for ${argv.join(' ')}`);
 }
 
+function parseRun(argv: string[], cwd: string) {
+  const cmd = parseCommandLine(argv, cwd);
+  if (cmd.kind !== 'run') throw new Error(`expected run, got ${cmd.kind}`);
+  return cmd;
+}
+
 function run(argv: string[]) {
   const cmd = parseCommandLine(argv);
   if (cmd.kind !== 'run') throw new Error(`expected run, got ${cmd.kind}`);
@@ -20,6 +26,27 @@ function run(argv: string[]) {
 }
 
 describe('parseCommandLine', () => {
+  it('collects --load modules in order, resolved from the working directory, wherever help stands', () => {
+    const { config } = parseRun(['--load', './a.js', '-device', 'edu', '--load=@acme/b'], '/w');
+    expect(config.loads).toEqual([
+      { module: './a.js', baseDir: '/w', source: '--load #1' },
+      { module: '@acme/b', baseDir: '/w', source: '--load #2' },
+    ]);
+    expect(parseCommandLine(['--load', 'x.js', '--help', '--load', 'y.js'], '/w')).toEqual({
+      kind: 'help',
+      loads: [
+        { module: 'x.js', baseDir: '/w', source: '--load #1' },
+        { module: 'y.js', baseDir: '/w', source: '--load #2' },
+      ],
+    });
+    expect(parseCommandLine(['-device', 'doorbell,help', '--load', 'd.js'], '/w')).toMatchObject({
+      kind: 'device-help',
+      driver: 'doorbell',
+      loads: [{ module: 'd.js' }],
+    });
+    expect(usageError(['--load', '']).message).toMatch(/-load needs a module path or package name/);
+  });
+
   it('parses -object and -device into endpoint and device specs', () => {
     const { config } = run([
       '-object',
@@ -103,11 +130,19 @@ describe('parseCommandLine', () => {
   });
 
   it('recognises help forms', () => {
-    expect(parseCommandLine(['--help'])).toEqual({ kind: 'help' });
-    expect(parseCommandLine(['-h'])).toEqual({ kind: 'help' });
+    expect(parseCommandLine(['--help'])).toEqual({ kind: 'help', loads: [] });
+    expect(parseCommandLine(['-h'])).toEqual({ kind: 'help', loads: [] });
     expect(parseCommandLine(['-V'])).toEqual({ kind: 'version' });
-    expect(parseCommandLine(['-device', 'help'])).toEqual({ kind: 'device-help', driver: undefined });
-    expect(parseCommandLine(['-device', 'edu,help'])).toEqual({ kind: 'device-help', driver: 'edu' });
+    expect(parseCommandLine(['-device', 'help'])).toEqual({
+      kind: 'device-help',
+      driver: undefined,
+      loads: [],
+    });
+    expect(parseCommandLine(['-device', 'edu,help'])).toEqual({
+      kind: 'device-help',
+      driver: 'edu',
+      loads: [],
+    });
     expect(parseCommandLine(['-object', 'help'])).toEqual({ kind: 'object-help' });
   });
 

@@ -8,6 +8,7 @@
 import {
   emptyConfig,
   LOG_LEVELS,
+  type LoadSpec,
   type LogLevel,
   type MonitorSpec,
   type ServerConfig,
@@ -18,10 +19,10 @@ import { deviceFromOptions, endpointFromOptions, parseJsonObject, splitOptions }
 
 /** What the command line asks for. */
 export type CommandLine =
-  | { kind: 'help' }
+  | { kind: 'help'; loads: LoadSpec[] }
   | { kind: 'version' }
   /** `-device help` (every driver) or `-device DRIVER,help` (its properties). */
-  | { kind: 'device-help'; driver: string | undefined }
+  | { kind: 'device-help'; driver: string | undefined; loads: LoadSpec[] }
   /** `-object help` or `-object vfio-user-server,help`. */
   | { kind: 'object-help' }
   | {
@@ -51,6 +52,11 @@ export const FLAGS: readonly FlagDef[] = [
     help: 'add a device on endpoint bus ID; socket=PATH instead creates an endpoint for it (JSON accepted)',
   },
   { name: 'config', value: 'FILE', help: 'read endpoints, devices and settings from a JSON file' },
+  {
+    name: 'load',
+    value: 'MODULE',
+    help: 'import a driver module (a .js file path or an installed package name) that exports device types; repeatable',
+  },
   { name: 'monitor', value: '[unix:]PATH', help: 'serve a QMP monitor on a UNIX socket at PATH' },
   { name: 'qmp', value: 'unix:PATH[,server][,wait=off]', help: 'same as -monitor, in QEMU -qmp syntax' },
   { name: 'trace', help: 'print every vfio-user message, decoded, on stderr' },
@@ -78,8 +84,21 @@ function usage(message: string, flag?: string): never {
  * Parses `argv` (without node and script). Throws {@link AppError} `usage` naming the flag for an
  * unknown flag, a missing or malformed value, a positional argument or a bad `-object`/`-device`.
  */
-export function parseCommandLine(argv: readonly string[]): CommandLine {
+export function parseCommandLine(argv: readonly string[], cwd = '.'): CommandLine {
   const config = emptyConfig();
+  // Help lists the drivers of loaded modules too, so `--load` counts wherever it stands.
+  const loadsFrom = (start: number): LoadSpec[] => {
+    const loads = [...config.loads];
+    for (let i = start; i < argv.length; i++) {
+      const m = /^--?load(?:=(.*))?$/.exec(argv[i] as string);
+      if (m === null) continue;
+      const module = m[1] ?? argv[++i];
+      if (module !== undefined && module !== '') {
+        loads.push({ module, baseDir: cwd, source: `--load #${loads.length + 1}` });
+      }
+    }
+    return loads;
+  };
   let configFile: string | undefined;
   let objectCount = 0;
   let deviceCount = 0;
@@ -106,7 +125,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     }
     switch (def.name) {
       case 'help':
-        return { kind: 'help' };
+        return { kind: 'help', loads: loadsFrom(i + 1) };
       case 'version':
         return { kind: 'version' };
       case 'object': {
@@ -123,10 +142,11 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         deviceCount++;
         const v = value as string;
         const fail = (msg: string): never => usage(`${flag} '${v}': ${msg}`, flag);
-        if (v === 'help' || v === '?') return { kind: 'device-help', driver: undefined };
+        if (v === 'help' || v === '?')
+          return { kind: 'device-help', driver: undefined, loads: loadsFrom(i + 1) };
         const options = optionRecord(v, 'driver', fail);
         if (options.help === 'on' && typeof options.driver === 'string') {
-          return { kind: 'device-help', driver: options.driver };
+          return { kind: 'device-help', driver: options.driver, loads: loadsFrom(i + 1) };
         }
         config.devices.push(deviceFromOptions(options, `-device #${deviceCount}`, fail));
         break;
@@ -140,6 +160,14 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       case 'qmp':
         monitorCount++;
         config.monitors.push(parseMonitorFlag(value as string, flag, `${flag} #${monitorCount}`));
+        break;
+      case 'load':
+        if (value === '') usage(`${flag} needs a module path or package name`, flag);
+        config.loads.push({
+          module: value as string,
+          baseDir: cwd,
+          source: `--load #${config.loads.length + 1}`,
+        });
         break;
       case 'trace':
         config.trace = true;

@@ -17,6 +17,14 @@ function configError(text: string): { message: string; path: string | undefined 
 }
 
 describe('parseConfigFile', () => {
+  it('takes a load list resolved from the file directory, and refuses a non-string entry', () => {
+    expect(parse({ load: ['./doorbell.js', '@acme/drivers'] }).loads).toEqual([
+      { module: './doorbell.js', baseDir: '/etc/vfu', source: '$.load[0]' },
+      { module: '@acme/drivers', baseDir: '/etc/vfu', source: '$.load[1]' },
+    ]);
+    expect(configError(JSON.stringify({ load: [3] }))).toMatchObject({ path: '$.load[0]' });
+  });
+
   it('parses the README example', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     const block = /## Config file[\s\S]*?```json\n([\s\S]*?)```/.exec(readme)?.[1];

@@ -5,6 +5,7 @@
  *
  * ```json
  * {
+ *   "load": ["./doorbell.js"],
  *   "objects": [{ "qom-type": "vfio-user-server", "id": "s0", "socket": "edu.sock" }],
  *   "devices": [{ "driver": "edu", "id": "edu0", "bus": "s0", "dma_mask": "0xffffffff" }],
  *   "monitors": ["qmp.sock"],
@@ -12,7 +13,7 @@
  *   "logLevel": "info"
  * }
  * ```
- * Relative paths are relative to the file's directory.
+ * Relative paths (sockets, `load` modules) are relative to the file's directory.
  */
 import { isAbsolute, resolve } from 'node:path';
 import { parseLogLevel } from './args';
@@ -23,6 +24,7 @@ import { deviceFromOptions, endpointFromOptions, isPlainObject } from './specs';
 /** Top-level keys of a config file. */
 export const CONFIG_KEYS = [
   '$schema',
+  'load',
   'objects',
   'devices',
   'monitors',
@@ -54,6 +56,12 @@ export function parseConfigFile(text: string, fileName: string, baseDir: string)
   const config = emptyConfig();
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
 
+  arrayAt(root, 'load', fail).forEach((item, i) => {
+    const path = `$.load[${i}]`;
+    if (typeof item !== 'string' || item === '')
+      fail(path, `expected a module path or package name, got ${kind(item)}`);
+    config.loads.push({ module: item, baseDir, source: path });
+  });
   arrayAt(root, 'objects', fail).forEach((item, i) => {
     const path = `$.objects[${i}]`;
     if (!isPlainObject(item)) fail(path, `expected an object, got ${kind(item)}`);

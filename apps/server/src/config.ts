@@ -48,6 +48,8 @@ export interface MonitorSpec {
 
 /** Everything the flags and the config file can say. Lists add up; scalars: last one wins. */
 export interface ServerConfig {
+  /** Driver modules to import before anything else (`--load`, `load` in the config file). */
+  loads: LoadSpec[];
   endpoints: EndpointSpec[];
   devices: DeviceSpec[];
   monitors: MonitorSpec[];
@@ -57,9 +59,20 @@ export interface ServerConfig {
   runtimeDir: string | undefined;
 }
 
+/** A driver module to load: a file path or an installed package name. */
+export interface LoadSpec {
+  /** As given: `./doorbell.js`, `/abs/x.js`, `@acme/vfu-devices`. */
+  module: string;
+  /** Relative paths and package names resolve from here (cwd, or the config file's directory). */
+  baseDir: string;
+  /** Where it was given, for messages: `--load #1`, `$.load[0]`. */
+  source: string;
+}
+
 /** An empty configuration. */
 export function emptyConfig(): ServerConfig {
   return {
+    loads: [],
     endpoints: [],
     devices: [],
     monitors: [],
@@ -72,6 +85,7 @@ export function emptyConfig(): ServerConfig {
 /** Appends `extra` to `base`: lists concatenate, scalars of `extra` win when set. */
 export function mergeConfig(base: ServerConfig, extra: ServerConfig): ServerConfig {
   return {
+    loads: [...base.loads, ...extra.loads],
     endpoints: [...base.endpoints, ...extra.endpoints],
     devices: [...base.devices, ...extra.devices],
     monitors: [...base.monitors, ...extra.monitors],

@@ -5,15 +5,16 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { formatGuestErrorEvent, registerZooDevices } from '@vfu/devices';
+import { formatGuestErrorEvent, type HostContext, registerZooDevices } from '@vfu/devices';
 import { DeviceTree, DeviceTypeRegistry } from '@vfu/pci';
 import { ServerApp } from './app';
 import { parseCommandLine } from './args';
-import { mergeConfig, type ServerConfig, servesAnything } from './config';
+import { type LoadSpec, mergeConfig, type ServerConfig, servesAnything } from './config';
 import { parseConfigFile } from './config-file';
 import { chooseRuntimeDir, defaultConfig, type RuntimeDir } from './defaults';
 import { AppError, errorMessage, exitStatusFor, isAppError } from './errors';
 import { helpText, objectHelpText } from './help';
+import { loadDriverModules } from './load';
 import { type AppLogger, createLogger, type LineSink, PROGRAM } from './logger';
 import { QmpMonitor } from './monitor/monitor-server';
 import { planServer } from './plan';
@@ -36,15 +37,23 @@ export function programVersion(): string {
   return pkg.version ?? '0.0.0';
 }
 
-/** The registry of every device type the server knows, with guest errors going to `logger`. */
-export function createRegistry(logger: AppLogger): DeviceTypeRegistry {
+/**
+ * The registry of every device type the server knows: the zoo, then the types of the driver
+ * modules in `loads`, with guest errors going to `logger`.
+ */
+export async function createRegistry(
+  logger: AppLogger,
+  loads: readonly LoadSpec[] = [],
+): Promise<DeviceTypeRegistry> {
   const registry = new DeviceTypeRegistry();
-  registerZooDevices(registry, {
+  const host: HostContext = {
     log: {
       guestError: (event) => logger.warn(`guest error: ${formatGuestErrorEvent(event)}`),
       unimplemented: (event) => logger.warn(`unimplemented: ${formatGuestErrorEvent(event)}`),
     },
-  });
+  };
+  registerZooDevices(registry, host);
+  await loadDriverModules(loads, registry, host);
   return registry;
 }
 
@@ -62,13 +71,12 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
     if (runtimeDir?.temporary === true) rmSync(runtimeDir.path, { recursive: true, force: true });
   };
   try {
-    const cmd = parseCommandLine(argv);
-    // Help lists drivers, so the registry exists before anything else is checked.
+    const cmd = parseCommandLine(argv, io.cwd);
+    // Help lists drivers, loaded ones included, so the registry exists before anything else.
     const bootLogger = createLogger(cmd.kind === 'run' ? (cmd.config.logLevel ?? 'info') : 'info', io.stderr);
-    const registry = createRegistry(bootLogger);
     switch (cmd.kind) {
       case 'help':
-        io.stdout.write(helpText(registry, version));
+        io.stdout.write(helpText(await createRegistry(bootLogger, cmd.loads), version));
         return 0;
       case 'version':
         io.stdout.write(`${PROGRAM} ${version}\n`);
@@ -76,13 +84,15 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
       case 'object-help':
         io.stdout.write(objectHelpText());
         return 0;
-      case 'device-help':
+      case 'device-help': {
+        const registry = await createRegistry(bootLogger, cmd.loads);
         try {
           io.stdout.write(registry.help(cmd.driver));
         } catch (e) {
           throw new AppError('usage', errorMessage(e), { flag: '-device', cause: e });
         }
         return 0;
+      }
       case 'run':
         break;
     }
@@ -98,6 +108,7 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
       config = mergeConfig(parseConfigFile(text, cmd.configFile, dirname(file)), config);
     }
     const logger = createLogger(config.logLevel ?? 'info', io.stderr);
+    const registry = await createRegistry(logger, config.loads);
     if (!servesAnything(config)) {
       runtimeDir = chooseRuntimeDir(config.runtimeDir, io.env);
       const defaults = defaultConfig(runtimeDir.path);
