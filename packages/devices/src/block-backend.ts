@@ -18,7 +18,8 @@ export interface DeviceBlockWriteZeroesFlags extends DeviceBlockWriteFlags {
 
 /**
  * A block device's storage. Offsets and lengths are bytes. Failures reject with an error
- * carrying a POSIX `errno` name (`EIO`, `ENOSPC`, `EROFS`) or a Node-style `code`.
+ * carrying a POSIX errno name (`errnoName` or `errno`: `EIO`, `ENOSPC`, `EROFS`), a numeric
+ * `errno`, or a Node-style `code`.
  */
 export interface DeviceBlockBackend {
   /** Size in bytes. */
@@ -26,9 +27,9 @@ export interface DeviceBlockBackend {
   /** Whether writes are refused. */
   readonly readOnly: boolean;
   /** Reads `sum(iov lengths)` bytes at `offset` into the views, in order, without copying. */
-  read(offset: number, iov: Uint8Array | readonly Uint8Array[]): Promise<void>;
+  readv(offset: number, iov: Uint8Array | readonly Uint8Array[]): Promise<void>;
   /** Writes the views, in order, at `offset`. */
-  write(
+  writev(
     offset: number,
     iov: Uint8Array | readonly Uint8Array[],
     flags?: DeviceBlockWriteFlags,

@@ -124,7 +124,7 @@ export class MemoryBackend implements NvmeBlockBackend {
       throw Object.assign(new Error(`${op} failed`), { code });
     }
   }
-  async read(offset: number, iov: Uint8Array | readonly Uint8Array[]): Promise<void> {
+  async readv(offset: number, iov: Uint8Array | readonly Uint8Array[]): Promise<void> {
     await this.#enter('read');
     let at = offset;
     for (const b of iov instanceof Uint8Array ? [iov] : iov) {
@@ -132,7 +132,7 @@ export class MemoryBackend implements NvmeBlockBackend {
       at += b.length;
     }
   }
-  async write(
+  async writev(
     offset: number,
     iov: Uint8Array | readonly Uint8Array[],
     options?: { fua?: boolean },

@@ -28,12 +28,12 @@ function faulty(spec: string): BlockBackend {
   const inner = new NullCoBackend({ size, readZeroes: true });
   const covers = (offset: number, length: number): boolean => offset <= at && at < offset + length;
   const eio = (): Promise<never> =>
-    Promise.reject(new BlockError('IO_FAILED', 'injected media error', { errno: 'EIO' }));
+    Promise.reject(new BlockError('io-failed', 'injected media error', { errnoName: 'EIO' }));
   return Object.assign(Object.create(inner) as BlockBackend, {
-    read: (offset: number, iov: IoVector) =>
-      covers(offset, ioVectorLength(iov)) ? eio() : inner.read(offset, iov),
-    write: (offset: number, iov: IoVector, flags?: WriteFlags) =>
-      covers(offset, ioVectorLength(iov)) ? eio() : inner.write(offset, iov, flags),
+    readv: (offset: number, iov: IoVector) =>
+      covers(offset, ioVectorLength(iov)) ? eio() : inner.readv(offset, iov),
+    writev: (offset: number, iov: IoVector, flags?: WriteFlags) =>
+      covers(offset, ioVectorLength(iov)) ? eio() : inner.writev(offset, iov, flags),
   });
 }
 

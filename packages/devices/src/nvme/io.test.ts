@@ -307,8 +307,8 @@ describe('NVMe queues, arbitration and reset', () => {
     await bed.createIoQueuePair(2);
     await bed.run(0, { opcode: NvmeAdminOpcode.SET_FEATURES, cdw10: NvmeFeature.ARBITRATION, cdw11: 0 });
     const order: number[] = [];
-    const read = bed.backend.read.bind(bed.backend);
-    bed.backend.read = (offset, iov) => {
+    const read = bed.backend.readv.bind(bed.backend);
+    bed.backend.readv = (offset, iov) => {
       order.push(offset / 512);
       return read(offset, iov);
     };

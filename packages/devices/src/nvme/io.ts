@@ -52,11 +52,12 @@ function failed(ctx: IoContext, req: NvmeRequest, status: number, message: strin
 
 function errorCode(error: unknown): string | number | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
-  // @vfu/block errors name the errno (`errno: 'EIO'`); Node's fs errors use `code`.
-  const e = error as { code?: unknown; errno?: unknown };
+  // @vfu/block errors carry `errnoName` ('EIO') and a numeric errno; Node's fs errors `code`.
+  const e = error as { code?: unknown; errno?: unknown; errnoName?: unknown };
+  if (typeof e.errnoName === 'string') return e.errnoName;
   if (typeof e.errno === 'string') return e.errno;
-  if (typeof e.code === 'string') return e.code;
   if (typeof e.errno === 'number') return Math.abs(e.errno);
+  if (typeof e.code === 'string') return e.code;
   return undefined;
 }
 
@@ -167,23 +168,23 @@ function readWrite(
       if (write) {
         const iov = mapSegments(ctx.dma, segments, false);
         if (iov !== undefined) {
-          await ns.backend.write(offset, iov, { fua });
+          await ns.backend.writev(offset, iov, { fua });
         } else {
           const bounce = new Uint8Array(length);
           if (!(await copyFromGuest(ctx.dma, segments, bounce))) {
             return failed(ctx, req, NvmeStatus.DATA_TRAS_ERROR, 'write data is outside guest memory');
           }
-          await ns.backend.write(offset, [bounce], { fua });
+          await ns.backend.writev(offset, [bounce], { fua });
         }
         ctx.counters.bytesWritten += length;
         ctx.counters.writeCommands++;
       } else {
         const iov = mapSegments(ctx.dma, segments, true);
         if (iov !== undefined) {
-          await ns.backend.read(offset, iov);
+          await ns.backend.readv(offset, iov);
         } else {
           const bounce = new Uint8Array(length);
-          await ns.backend.read(offset, [bounce]);
+          await ns.backend.readv(offset, [bounce]);
           // After a reset the guest memory may belong to someone else: do not write it.
           if (!ctx.isCurrent(req)) return { status: NvmeStatus.CMD_ABORT_REQ };
           if (!(await copyToGuest(ctx.dma, segments, bounce))) {
@@ -279,7 +280,7 @@ function compare(ctx: IoContext, req: NvmeRequest, ns: NvmeNamespace): NvmeResul
     const stored = new Uint8Array(length);
     const given = new Uint8Array(length);
     try {
-      await ns.backend.read(offset, [stored]);
+      await ns.backend.readv(offset, [stored]);
     } catch (e) {
       return { status: backendErrorStatus(e, 'read') };
     }
