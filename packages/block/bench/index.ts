@@ -24,13 +24,13 @@ function randomOffset(): number {
 const buffers = Array.from({ length: QD }, () => new Uint8Array(BLOCK).fill(0x5a));
 
 function qd1(b: BlockBackend, op: 'read' | 'write') {
-  return () => (op === 'read' ? b.read(randomOffset(), buffers[0]!) : b.write(randomOffset(), buffers[0]!));
+  return () => (op === 'read' ? b.readv(randomOffset(), buffers[0]!) : b.writev(randomOffset(), buffers[0]!));
 }
 
 function qd32(b: BlockBackend, op: 'read' | 'write') {
   return () =>
     Promise.all(
-      buffers.map((buf) => (op === 'read' ? b.read(randomOffset(), buf) : b.write(randomOffset(), buf))),
+      buffers.map((buf) => (op === 'read' ? b.readv(randomOffset(), buf) : b.writev(randomOffset(), buf))),
     );
 }
 
@@ -56,7 +56,7 @@ if (nbdkit) {
     );
     if (!nbd) await sleep(50);
   }
-  if (nbd) await nbd.write(0, new Uint8Array(SIZE)); // allocate the memory plugin's pages
+  if (nbd) await nbd.writev(0, new Uint8Array(SIZE)); // allocate the memory plugin's pages
 } else {
   console.log('nbdkit not found (Debian package nbdkit): the nbd cases are left out');
 }

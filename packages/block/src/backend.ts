@@ -51,9 +51,9 @@ export interface BlockBackend {
   readonly capabilities: Readonly<BlockCapabilities>;
   readonly closed: boolean;
   /** Reads `ioVectorLength(iov)` bytes at `offset` into the views of `iov` (preadv). */
-  read(offset: number, iov: IoVector): Promise<void>;
+  readv(offset: number, iov: IoVector): Promise<void>;
   /** Writes the views of `iov`, in order, at `offset` (pwritev). */
-  write(offset: number, iov: IoVector, flags?: WriteFlags): Promise<void>;
+  writev(offset: number, iov: IoVector, flags?: WriteFlags): Promise<void>;
   /** Makes every completed write durable (fdatasync, NBD FLUSH). */
   flush(): Promise<void>;
   /** Makes `[offset, offset + length)` read as zeros. */
@@ -129,12 +129,12 @@ export abstract class BlockBackendBase implements BlockBackend {
     return 1;
   }
 
-  read(offset: number, iov: IoVector): Promise<void> {
+  readv(offset: number, iov: IoVector): Promise<void> {
     const length = ioVectorLength(iov);
     return this.#submit('read', offset, length, false, () => this.doRead(offset, iov, length));
   }
 
-  write(offset: number, iov: IoVector, flags: WriteFlags = {}): Promise<void> {
+  writev(offset: number, iov: IoVector, flags: WriteFlags = {}): Promise<void> {
     const length = ioVectorLength(iov);
     return this.#submit('write', offset, length, true, () =>
       this.doWrite(offset, iov, length, flags.fua ?? false),

@@ -86,26 +86,26 @@ it.skipIf(skip !== undefined)(
     const b = await FileBackend.open({ filename: `${mnt}/nbd` });
     onTestFinished(() => b.close());
     expect(b.size).toBe(1 << 20);
-    await b.write(0, new Uint8Array(4096).fill(7));
+    await b.writev(0, new Uint8Array(4096).fill(7));
     const ok = new Uint8Array(4096);
-    await b.read(0, ok);
+    await b.readv(0, ok);
     expect(ok[0]).toBe(7);
 
     writeFileSync(fault, '');
     // Offsets not read before, so the page cache cannot answer.
-    await expect(b.read(512 * 1024, new Uint8Array(4096))).rejects.toMatchObject({
+    await expect(b.readv(512 * 1024, new Uint8Array(4096))).rejects.toMatchObject({
       code: 'io-failed',
       errnoName: 'EIO',
       errno: 5,
       context: { op: 'read', offset: 512 * 1024, length: 4096, driver: 'file' },
     });
-    await expect(b.write(256 * 1024, new Uint8Array(4096).fill(1), { fua: true })).rejects.toMatchObject({
+    await expect(b.writev(256 * 1024, new Uint8Array(4096).fill(1), { fua: true })).rejects.toMatchObject({
       code: 'io-failed',
       errnoName: 'EIO',
       context: { op: 'write' },
     });
     rmSync(fault);
     // The disk recovered: the backend serves again.
-    await b.read(768 * 1024, new Uint8Array(4096));
+    await b.readv(768 * 1024, new Uint8Array(4096));
   },
 );

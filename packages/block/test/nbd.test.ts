@@ -39,7 +39,7 @@ function pattern(length: number, seed: number): Uint8Array {
 /** Random 4 KiB-aligned writes and reads, many in flight, checked against a model of the disk. */
 async function randomIo(b: NbdBackend, size: number, count: number): Promise<void> {
   const model = new Uint8Array(size);
-  await b.read(0, model); // start from whatever the disk holds
+  await b.readv(0, model); // start from whatever the disk holds
   let seed = 1;
   const rand = (n: number) => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -54,12 +54,12 @@ async function randomIo(b: NbdBackend, size: number, count: number): Promise<voi
     const data = pattern(4096, i);
     model.set(data, block * 4096);
     // Two segments per write, as a PRP list of two pages would give.
-    writes.push(b.write(block * 4096, [data.subarray(0, 1000), data.subarray(1000)]));
+    writes.push(b.writev(block * 4096, [data.subarray(0, 1000), data.subarray(1000)]));
   }
   await Promise.all(writes);
   const reads = [...used].map(async (block) => {
     const out = [new Uint8Array(512), new Uint8Array(3584)];
-    await b.read(block * 4096, out);
+    await b.readv(block * 4096, out);
     expect(Buffer.concat(out).equals(model.subarray(block * 4096, block * 4096 + 4096))).toBe(true);
   });
   await Promise.all(reads);
@@ -67,16 +67,16 @@ async function randomIo(b: NbdBackend, size: number, count: number): Promise<voi
 
 async function exerciseCommands(b: NbdBackend): Promise<void> {
   await randomIo(b, b.size, 64);
-  await b.write(0, pattern(8192, 9), { fua: true });
+  await b.writev(0, pattern(8192, 9), { fua: true });
   await b.flush();
   await b.writeZeroes(4096, 4096);
   await b.writeZeroes(2 * MiB, MiB, { mayUnmap: true, fua: true });
   const out = new Uint8Array(8192);
-  await b.read(0, out);
+  await b.readv(0, out);
   expect(Buffer.from(out.subarray(0, 4096)).equals(pattern(8192, 9).subarray(0, 4096))).toBe(true);
   expect(out.subarray(4096).every((x) => x === 0)).toBe(true);
   const zeroed = new Uint8Array(MiB).fill(1);
-  await b.read(2 * MiB, zeroed);
+  await b.readv(2 * MiB, zeroed);
   expect(zeroed.every((x) => x === 0)).toBe(true);
   await b.discard(4 * MiB, MiB);
 }
@@ -84,7 +84,7 @@ async function exerciseCommands(b: NbdBackend): Promise<void> {
 /** Kills the server with requests in flight: every one fails as disconnected/EIO, none hangs. */
 async function killMidIo(b: NbdBackend, server: RunningNbdServer): Promise<void> {
   const inflight = Array.from({ length: 32 }, (_, i) =>
-    i % 2 === 0 ? b.read(i * 65536, new Uint8Array(65536)) : b.write(i * 65536, pattern(65536, i)),
+    i % 2 === 0 ? b.readv(i * 65536, new Uint8Array(65536)) : b.writev(i * 65536, pattern(65536, i)),
   );
   const outcomes = Promise.allSettled(inflight);
   await server.kill();
@@ -101,7 +101,7 @@ async function killMidIo(b: NbdBackend, server: RunningNbdServer): Promise<void>
     }
   }
   // The close may reach us after the kill returns; a request meanwhile still fails, not hangs.
-  await expect(b.read(0, new Uint8Array(512))).rejects.toMatchObject({
+  await expect(b.readv(0, new Uint8Array(512))).rejects.toMatchObject({
     code: 'disconnected',
     errnoName: 'EIO',
   });
@@ -148,11 +148,11 @@ describe.skipIf(nbdkitMissing !== undefined)('nbd driver against nbdkit (memory 
     const first = await startNbdkit(address, { size: '4M' });
     const b = await open({ server: address });
     await first.kill();
-    await expect(b.read(0, new Uint8Array(512))).rejects.toMatchObject({ code: 'disconnected' });
+    await expect(b.readv(0, new Uint8Array(512))).rejects.toMatchObject({ code: 'disconnected' });
     await startNbdkit(address, { size: '4M' });
     for (let i = 0; i < 200 && !b.connected; i++) await new Promise((r) => setTimeout(r, 50));
     expect(b.connected).toBe(true);
-    await b.write(0, pattern(4096, 2));
+    await b.writev(0, pattern(4096, 2));
   });
 
   it('with reconnect-delay, requests made while the server is down complete once it returns', async () => {
@@ -162,14 +162,14 @@ describe.skipIf(nbdkitMissing !== undefined)('nbd driver against nbdkit (memory 
     const b = await open({ server: address, reconnectDelay: 60 });
     await first.kill();
     const out = new Uint8Array(4096).fill(9);
-    const waiting = b.read(8192, out);
-    const write = b.write(0, pattern(4096, 3), { fua: true });
+    const waiting = b.readv(8192, out);
+    const write = b.writev(0, pattern(4096, 3), { fua: true });
     await new Promise((r) => setTimeout(r, 300));
     await startNbdkit(address, { size: '4M' });
     await Promise.all([waiting, write]);
     expect(out.every((x) => x === 0)).toBe(true); // a fresh memory export
     const back = new Uint8Array(4096);
-    await b.read(0, back);
+    await b.readv(0, back);
     expect(Buffer.from(back).equals(pattern(4096, 3))).toBe(true);
   });
 
@@ -179,7 +179,7 @@ describe.skipIf(nbdkitMissing !== undefined)('nbd driver against nbdkit (memory 
     const first = await startNbdkit(address, { size: '4M' });
     const b = await NbdBackend.open({ server: address, reconnectDelay: 60 });
     await first.kill();
-    const waiting = b.read(0, new Uint8Array(512));
+    const waiting = b.readv(0, new Uint8Array(512));
     await new Promise((r) => setTimeout(r, 100));
     await b.close();
     await expect(waiting).rejects.toMatchObject({ code: 'disconnected', errnoName: 'EIO' });
@@ -230,15 +230,15 @@ describe.skipIf(nbdkitMissing !== undefined)('nbd driver against nbdkit (memory 
       ],
     });
     const b = await open({ server: address });
-    await b.write(0, pattern(4096, 1));
+    await b.writev(0, pattern(4096, 1));
     writeFileSync(readFault, '');
     writeFileSync(writeFault, '');
-    await expect(b.read(0, new Uint8Array(4096))).rejects.toMatchObject({
+    await expect(b.readv(0, new Uint8Array(4096))).rejects.toMatchObject({
       code: 'io-failed',
       errnoName: 'EIO',
       context: { offset: 0, length: 4096 },
     });
-    await expect(b.write(8192, pattern(4096, 2))).rejects.toMatchObject({
+    await expect(b.writev(8192, pattern(4096, 2))).rejects.toMatchObject({
       code: 'io-failed',
       errnoName: 'ENOSPC',
     });
@@ -263,7 +263,7 @@ describe.skipIf(qemuNbdMissing !== undefined)('nbd driver against qemu-nbd (raw 
     expect(b.size).toBe(16 * MiB);
     expect(b.exportInfo.structuredReplies).toBe(true);
     await exerciseCommands(b);
-    await b.write(MiB, pattern(4096, 5), { fua: true });
+    await b.writev(MiB, pattern(4096, 5), { fua: true });
     expect(
       readFileSync(file)
         .subarray(MiB, MiB + 4096)
@@ -277,13 +277,13 @@ describe.skipIf(qemuNbdMissing !== undefined)('nbd driver against qemu-nbd (raw 
     const file = image(dir);
     const first = await startQemuNbd(address, file);
     const b = await open({ server: address, export: 'disk' });
-    await b.write(12 * MiB, pattern(65536, 3));
+    await b.writev(12 * MiB, pattern(65536, 3));
     await b.flush();
     await killMidIo(b, first);
     await startQemuNbd(address, file);
     await b.reconnect();
     const back = new Uint8Array(65536);
-    await b.read(12 * MiB, back);
+    await b.readv(12 * MiB, back);
     expect(Buffer.from(back).equals(pattern(65536, 3))).toBe(true);
   });
 
@@ -292,10 +292,10 @@ describe.skipIf(qemuNbdMissing !== undefined)('nbd driver against qemu-nbd (raw 
     const address = await addressFor('unix', dir.join('nbd.sock'));
     const server = await startQemuNbd(address, image(dir), { persistent: false });
     const b = await NbdBackend.open({ server: address, export: 'disk' });
-    await b.write(0, pattern(4096, 1));
+    await b.writev(0, pattern(4096, 1));
     await b.close();
     expect(await server.exited()).toBe(0);
-    await expect(b.read(0, new Uint8Array(512))).rejects.toMatchObject({ code: 'closed' });
+    await expect(b.readv(0, new Uint8Array(512))).rejects.toMatchObject({ code: 'closed' });
   });
 
   it('a read-only export needs read-only=on and then refuses writes with EROFS', async () => {
@@ -308,8 +308,8 @@ describe.skipIf(qemuNbdMissing !== undefined)('nbd driver against qemu-nbd (raw 
       context: { option: 'read-only' },
     });
     const b = await open({ server: address, export: 'disk', readOnly: true });
-    await b.read(0, new Uint8Array(4096));
-    await expect(b.write(0, new Uint8Array(512))).rejects.toMatchObject({
+    await b.readv(0, new Uint8Array(4096));
+    await expect(b.writev(0, new Uint8Array(512))).rejects.toMatchObject({
       code: 'read-only',
       errnoName: 'EROFS',
     });
@@ -353,10 +353,10 @@ describe.skipIf(nbdkitMissing !== undefined)('nbd nodes in a BlockNodeRegistry',
       },
     ]);
     await first.kill();
-    await expect(disk.read(0, new Uint8Array(512))).rejects.toMatchObject({ code: 'disconnected' });
+    await expect(disk.readv(0, new Uint8Array(512))).rejects.toMatchObject({ code: 'disconnected' });
     await startNbdkit(address, { size: '8M' });
     await nodes.reconnect('remote');
-    await disk.write(0, pattern(4096, 1));
+    await disk.writev(0, pattern(4096, 1));
     nodes.detach('remote', 'nvme0');
     await nodes.del('remote');
     await expect(nodes.reconnect('remote')).rejects.toMatchObject({ code: 'node-not-found' });

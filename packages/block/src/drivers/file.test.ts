@@ -29,7 +29,7 @@ describe('file driver', () => {
     const b = await openFile(path);
     expect(b.size).toBe(64 * 1024);
     const parts = [new Uint8Array(1000).fill(1), new Uint8Array(3096).fill(2), new Uint8Array(100).fill(3)];
-    await b.write(512, parts);
+    await b.writev(512, parts);
     const file = readFileSync(path);
     expect(file[511]).toBe(0);
     expect(file[512]).toBe(1);
@@ -37,7 +37,7 @@ describe('file driver', () => {
     expect(file[512 + 4096]).toBe(3);
     expect(file[512 + 4196]).toBe(0);
     const back = [new Uint8Array(7), new Uint8Array(4189)];
-    await b.read(512, back);
+    await b.readv(512, back);
     expect(Buffer.concat(back).equals(file.subarray(512, 512 + 4196))).toBe(true);
   });
 
@@ -50,7 +50,7 @@ describe('file driver', () => {
     expect(after.size).toBe(1 << 20);
     expect(before - after.blocks).toBe((256 * 1024) / 512);
     const out = new Uint8Array(256 * 1024 + 2);
-    await b.read(64 * 1024 - 1, out);
+    await b.readv(64 * 1024 - 1, out);
     expect(out[0]).toBe(0xaa);
     expect(out.subarray(1, -1).every((x) => x === 0)).toBe(true);
     expect(out[out.length - 1]).toBe(0xaa);
@@ -105,9 +105,9 @@ describe('file driver', () => {
       },
     };
     const b = await openFile(imageOf(8192), { syscalls: counting });
-    await b.write(0, new Uint8Array(512));
+    await b.writev(0, new Uint8Array(512));
     expect(calls).toEqual([]);
-    await b.write(0, new Uint8Array(512), { fua: true });
+    await b.writev(0, new Uint8Array(512), { fua: true });
     await b.flush();
     await b.writeZeroes(0, 512, { fua: true });
     expect(calls).toEqual(['fdatasync', 'fdatasync', 'fdatasync']);
@@ -123,7 +123,7 @@ describe('file driver', () => {
       fdatasync: () => Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })),
     };
     const b = await openFile(imageOf(8192), { syscalls: failing });
-    await expect(b.read(4096, new Uint8Array(512))).rejects.toMatchObject({
+    await expect(b.readv(4096, new Uint8Array(512))).rejects.toMatchObject({
       code: 'io-failed',
       errnoName: 'EIO',
       errno: 5,
@@ -131,15 +131,15 @@ describe('file driver', () => {
     });
     await expect(b.flush()).rejects.toMatchObject({ errnoName: 'EIO', context: { op: 'flush' } });
     // The backend stays usable for requests that do not fail.
-    await b.write(0, new Uint8Array(512));
+    await b.writev(0, new Uint8Array(512));
   });
 
   it('read-only=on opens a read-only file and rejects writes with EROFS', async () => {
     const path = imageOf(4096);
     execFileSync('chmod', ['0444', path]);
     const b = await openFile(path, { readOnly: true });
-    await b.read(0, new Uint8Array(512));
-    await expect(b.write(0, new Uint8Array(512))).rejects.toMatchObject({
+    await b.readv(0, new Uint8Array(512));
+    await expect(b.writev(0, new Uint8Array(512))).rejects.toMatchObject({
       code: 'read-only',
       errnoName: 'EROFS',
     });
@@ -180,11 +180,11 @@ describe('file driver', () => {
     onTestFinished(() => backend.close());
     // A view at an odd offset of an ordinary buffer is never 512-aligned in memory.
     const odd = new Uint8Array(8192 + 1).subarray(1).fill(0x22);
-    await backend.write(4096, odd, { fua: true });
+    await backend.writev(4096, odd, { fua: true });
     const back = new Uint8Array(4096 + 3).subarray(3);
-    await backend.read(8192, back);
+    await backend.readv(8192, back);
     expect(back.every((x) => x === 0x22)).toBe(true);
-    await expect(backend.read(100, new Uint8Array(512))).rejects.toMatchObject({ code: 'unaligned' });
+    await expect(backend.readv(100, new Uint8Array(512))).rejects.toMatchObject({ code: 'unaligned' });
   });
 
   it('a full filesystem fails writes with ENOSPC', async (ctx) => {
@@ -205,7 +205,7 @@ describe('file driver', () => {
     writeFileSync(path, '');
     execFileSync('truncate', ['-s', '1M', path]);
     const b = await openFile(path);
-    await expect(b.write(0, new Uint8Array(512 * 1024).fill(5))).rejects.toMatchObject({
+    await expect(b.writev(0, new Uint8Array(512 * 1024).fill(5))).rejects.toMatchObject({
       code: 'io-failed',
       errnoName: 'ENOSPC',
       errno: 28,
@@ -220,7 +220,7 @@ describe('file driver', () => {
     const timer = setInterval(() => ticks++, 0);
     onTestFinished(() => clearInterval(timer));
     const buf = new Uint8Array(4 << 20);
-    for (let i = 0; i < 8; i++) await b.write(0, buf, { fua: true });
+    for (let i = 0; i < 8; i++) await b.writev(0, buf, { fua: true });
     // Every request was handed to the threadpool, so timers ran between them.
     expect(ticks).toBeGreaterThan(0);
   });
