@@ -30,6 +30,26 @@ describe('coverage-guided engine', () => {
     }
   });
 
+  test('reports a rejection nobody handles, and a run that never finishes', async () => {
+    const target = {
+      name: 'careless',
+      description: 'leaves a rejected promise behind, or hangs',
+      scope: [],
+      maxLen: 8,
+      stateless: true,
+      seeds: () => [],
+      run: async (input: Uint8Array) => {
+        if (input[0] === 1) void Promise.reject(new Error('forgotten'));
+        if (input[0] === 2) await new Promise(() => {});
+      },
+    };
+    const findings = await replay(target, [Uint8Array.of(0), Uint8Array.of(1), Uint8Array.of(2)], 200);
+    expect(findings.map((f) => [f.input[0], f.message])).toEqual([
+      [1, 'unhandled rejection: Error: forgotten'],
+      [2, 'Error: hang: the run did not finish within 200 ms'],
+    ]);
+  });
+
   test('the generator is reproducible from its seed and spreads its values', () => {
     const a = new Rng(42);
     const b = new Rng(42);

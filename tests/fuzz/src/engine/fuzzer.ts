@@ -61,12 +61,23 @@ export interface FuzzReport {
 
 const MAX_FINDINGS = 20;
 
-/** Runs one input, mapping a throw or a hang to a finding message. */
+/**
+ * Runs one input, mapping a throw, a hang or a promise rejected with nobody to handle it (during
+ * the run) to a finding message.
+ */
 async function runGuarded(
   fn: () => void | Promise<void>,
   timeoutMs: number,
 ): Promise<{ message: string; stack: string | undefined } | undefined> {
   let timer: NodeJS.Timeout | undefined;
+  let unhandled: unknown;
+  let hasUnhandled = false;
+  const onUnhandled = (reason: unknown) => {
+    if (hasUnhandled) return;
+    hasUnhandled = true;
+    unhandled = reason;
+  };
+  process.on('unhandledRejection', onUnhandled);
   try {
     const result = fn();
     if (result !== undefined) {
@@ -79,6 +90,12 @@ async function runGuarded(
           );
         }),
       ]);
+      // A rejection is reported unhandled only after the microtasks of its turn have run.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (hasUnhandled) {
+      const err = unhandled instanceof Error ? unhandled : new Error(String(unhandled));
+      return { message: `unhandled rejection: ${err.name}: ${err.message}`, stack: err.stack };
     }
     return undefined;
   } catch (e) {
@@ -86,6 +103,7 @@ async function runGuarded(
     return { message: `${err.name}: ${err.message}`, stack: err.stack };
   } finally {
     if (timer !== undefined) clearTimeout(timer);
+    process.off('unhandledRejection', onUnhandled);
   }
 }
 

@@ -5,6 +5,7 @@ import { cliTarget, configTarget } from './app';
 import { clientTarget } from './client';
 import { codecTarget } from './codec';
 import { framerTarget } from './framer';
+import { nvmeTarget } from './nvme';
 import { qmpTarget } from './qmp';
 import { sessionTarget } from './session';
 
@@ -16,4 +17,5 @@ export const TARGETS: Readonly<Record<TargetName, () => FuzzTarget>> = {
   config: configTarget,
   cli: cliTarget,
   qmp: qmpTarget,
+  nvme: nvmeTarget,
 };
