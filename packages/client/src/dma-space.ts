@@ -1,3 +1,4 @@
+import { hex } from '@vfu/errors';
 import { Errno, ProtocolError } from '@vfu/protocol';
 import { ClientError } from './errors';
 import type { GuestMemory } from './guest-memory';
@@ -14,10 +15,6 @@ export interface DmaMapping {
   readonly writable: boolean;
   /** True when the memfd was passed (the server maps it); false for the message-based path. */
   readonly viaFd: boolean;
-}
-
-function hex(n: bigint | number): string {
-  return `0x${n.toString(16)}`;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { isVfuError, VfuError, type VfuErrorContext } from '@vfu/errors';
 import { commandName, errnoName } from '@vfu/protocol';
 
 /**
@@ -28,8 +29,8 @@ export type ClientErrorCode =
   | 'out-of-range'
   | 'transport';
 
-/** Context attached to a {@link ClientError}. */
-export interface ClientErrorContext {
+/** Context attached to a {@link ClientError}, as its one `context` field. */
+export interface ClientErrorContext extends VfuErrorContext {
   /** vfio-user command number concerned. */
   command?: number;
   /** Message id of the request concerned. */
@@ -42,7 +43,6 @@ export interface ClientErrorContext {
   irqIndex?: number;
   /** Socket path concerned. */
   path?: string;
-  cause?: unknown;
 }
 
 const CODES: ReadonlySet<string> = new Set<ClientErrorCode>([
@@ -59,26 +59,33 @@ const CODES: ReadonlySet<string> = new Set<ClientErrorCode>([
   'transport',
 ]);
 
-/** The error type of `@vfu/client`. */
-export class ClientError extends Error {
+/** The error type of `@vfu/client`; `command`, `msgId`, `region`, `irqIndex` and `path` read its context. */
+export class ClientError extends VfuError<ClientErrorCode, ClientErrorContext> {
   override readonly name: string = 'ClientError';
-  readonly code: ClientErrorCode;
-  readonly command: number | undefined;
-  readonly msgId: number | undefined;
-  readonly errno: number | undefined;
-  readonly region: number | undefined;
-  readonly irqIndex: number | undefined;
-  readonly path: string | undefined;
 
-  constructor(code: ClientErrorCode, message: string, context: ClientErrorContext = {}) {
-    super(message, context.cause === undefined ? undefined : { cause: context.cause });
-    this.code = code;
-    this.command = context.command;
-    this.msgId = context.msgId;
-    this.errno = context.errno;
-    this.region = context.region;
-    this.irqIndex = context.irqIndex;
-    this.path = context.path;
+  /** vfio-user command number concerned. */
+  get command(): number | undefined {
+    return this.context.command;
+  }
+
+  /** Message id of the request concerned. */
+  get msgId(): number | undefined {
+    return this.context.msgId;
+  }
+
+  /** Region index concerned. */
+  get region(): number | undefined {
+    return this.context.region;
+  }
+
+  /** IRQ index concerned. */
+  get irqIndex(): number | undefined {
+    return this.context.irqIndex;
+  }
+
+  /** Socket path concerned. */
+  get path(): string | undefined {
+    return this.context.path;
   }
 
   /** Name of {@link command} as the spec spells it (without `VFIO_USER_`), if known. */
@@ -93,9 +100,6 @@ export class ClientError extends Error {
  */
 export class VfioUserReplyError extends ClientError {
   override readonly name = 'VfioUserReplyError';
-  declare readonly command: number;
-  declare readonly errno: number;
-  declare readonly msgId: number;
 
   constructor(
     command: number,
@@ -106,25 +110,28 @@ export class VfioUserReplyError extends ClientError {
     super(
       'error-reply',
       `${commandName(command)} failed on the server: ${errnoName(errno)} (${errno}), msg_id ${msgId}`,
-      {
-        ...context,
-        command,
-        errno,
-        msgId,
-      },
+      { ...context, command, errno, msgId },
     );
+  }
+
+  override get command(): number {
+    return this.context.command as number;
+  }
+
+  override get errno(): number {
+    return this.context.errno as number;
+  }
+
+  override get msgId(): number {
+    return this.context.msgId as number;
   }
 }
 
 /** True for a {@link ClientError}, also one from another copy of this package (checks the shape). */
 export function isClientError(value: unknown): value is ClientError {
   if (value instanceof ClientError) return true;
-  if (typeof value !== 'object' || value === null) return false;
-  const v = value as { name?: unknown; code?: unknown };
   return (
-    (v.name === 'ClientError' || v.name === 'VfioUserReplyError') &&
-    typeof v.code === 'string' &&
-    CODES.has(v.code)
+    (isVfuError(value, 'ClientError') || isVfuError(value, 'VfioUserReplyError')) && CODES.has(value.code)
   );
 }
 

@@ -126,7 +126,8 @@ describe('errors', () => {
     expect(isClientError(e)).toBe(true);
     expect(isVfioUserReplyError(e)).toBe(true);
     expect(isVfioUserReplyError(new ClientError('timeout', 'x'))).toBe(false);
-    expect(isClientError({ name: 'ClientError', code: 'timeout', message: 'copy' })).toBe(true);
+    const copy = Object.assign(new Error('copy'), { name: 'ClientError', code: 'timeout', context: {} });
+    expect(isClientError(copy)).toBe(true);
     expect(isClientError({ name: 'ClientError', code: 'nonsense' })).toBe(false);
     expect(isClientError(new Error('x'))).toBe(false);
   });

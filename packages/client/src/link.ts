@@ -76,9 +76,8 @@ export class ClientLink {
       return await this.channel.call(command, body, { ...rest, maxDataXferSize: this.#maxDataXferSize });
     } catch (error) {
       const e = clientErrorFrom(error, command);
-      if (irqIndex !== undefined && e.irqIndex === undefined) {
-        Object.defineProperty(e, 'irqIndex', { value: irqIndex });
-      }
+      // The context is this error's own object: record the IRQ index the caller knows.
+      if (irqIndex !== undefined && e.irqIndex === undefined) Object.assign(e.context, { irqIndex });
       throw e;
     }
   }

@@ -83,7 +83,8 @@ export function className(classCode: number): string {
   );
 }
 
-function hex(n: number | bigint, width: number): string {
+/** Bare hex digits, zero-padded, as lspci prints ids (no `0x`). */
+function hexDigits(n: number | bigint, width: number): string {
   return n.toString(16).padStart(width, '0');
 }
 
@@ -109,10 +110,10 @@ export function formatTitle(slot: string, config: Uint8Array): string {
   const h = parseConfigHeader(config);
   const cls = (h.classCode >> 8) & 0xffff;
   const progName = PROG_IF_NAMES[h.classCode];
-  let line = `${slot} ${className(h.classCode)} [${hex(cls, 4)}]: Device [${hex(h.vendorId, 4)}:${hex(h.deviceId, 4)}]`;
-  if (h.revision !== 0) line += ` (rev ${hex(h.revision, 2)})`;
+  let line = `${slot} ${className(h.classCode)} [${hexDigits(cls, 4)}]: Device [${hexDigits(h.vendorId, 4)}:${hexDigits(h.deviceId, 4)}]`;
+  if (h.revision !== 0) line += ` (rev ${hexDigits(h.revision, 2)})`;
   if (h.progIf !== 0)
-    line += ` (prog-if ${hex(h.progIf, 2)}${progName === undefined ? '' : ` [${progName}]`})`;
+    line += ` (prog-if ${hexDigits(h.progIf, 2)}${progName === undefined ? '' : ` [${progName}]`})`;
   return line;
 }
 
@@ -134,7 +135,7 @@ export function formatLspciVerbose(input: LspciInput): string {
   const h = parseConfigHeader(config);
   const lines = [formatTitle(input.slot, config)];
   if (h.subsystemVendorId !== 0 || h.subsystemId !== 0) {
-    lines.push(`\tSubsystem: Device [${hex(h.subsystemVendorId, 4)}:${hex(h.subsystemId, 4)}]`);
+    lines.push(`\tSubsystem: Device [${hexDigits(h.subsystemVendorId, 4)}:${hexDigits(h.subsystemId, 4)}]`);
   }
   const c = h.command;
   lines.push(
@@ -185,18 +186,20 @@ export function formatLspciVerbose(input: LspciInput): string {
     // As lspci: an address of 0 with decode off has never been assigned.
     const unassigned = bar.address === 0n && disabled;
     if (bar.kind === 'io') {
-      const at = unassigned ? '<unassigned>' : hex(bar.address, 4);
+      const at = unassigned ? '<unassigned>' : hexDigits(bar.address, 4);
       lines.push(`\tRegion ${bar.index}: I/O ports at ${at}${state}${size}`);
     } else {
       const width = bar.kind === 'mem64' ? '64-bit' : '32-bit';
       const pf = bar.prefetchable ? 'prefetchable' : 'non-prefetchable';
-      const at = unassigned ? '<unassigned>' : hex(bar.address, 8);
+      const at = unassigned ? '<unassigned>' : hexDigits(bar.address, 8);
       lines.push(`\tRegion ${bar.index}: Memory at ${at} (${width}, ${pf})${state}${size}`);
     }
   }
   if (h.romAddress !== 0 && h.romAddress !== 0xffffffff) {
     const enabled = (h.romAddress & 1) !== 0;
-    lines.push(`\tExpansion ROM at ${hex(h.romAddress & 0xfffff800, 8)}${enabled ? '' : ' [disabled]'}`);
+    lines.push(
+      `\tExpansion ROM at ${hexDigits(h.romAddress & 0xfffff800, 8)}${enabled ? '' : ' [disabled]'}`,
+    );
   }
   for (const cap of walkCapabilities(config))
     lines.push(...formatCapability(config, cap.id, cap.offset, cap.extended, cap.version));
@@ -233,7 +236,7 @@ function formatCapability(
   extended: boolean,
   version: number,
 ): string[] {
-  const off = hex(offset, extended ? 3 : 2);
+  const off = hexDigits(offset, extended ? 3 : 2);
   if (extended) return [`\tCapabilities: [${off} v${version}] ${capabilityName(id, true)}`];
   if (id === PCI_CAP_ID_MSI) {
     const msi = parseMsiCapability(config, offset);
@@ -241,12 +244,12 @@ function formatCapability(
       `\tCapabilities: [${off}] MSI: ${flag('Enable', msi.enabled)} Count=${msi.enabledVectors}/${msi.maxVectors} ${flag('Maskable', msi.perVectorMasking)} ${flag('64bit', msi.is64Bit)}`,
     ];
     const address = msi.is64Bit
-      ? hex((BigInt(cfg32(config, offset + 8)) << 32n) | BigInt(cfg32(config, offset + 4)), 16)
-      : hex(cfg32(config, offset + 4), 8);
-    lines.push(`\t\tAddress: ${address}  Data: ${hex(cfg16(config, msi.dataOffset), 4)}`);
+      ? hexDigits((BigInt(cfg32(config, offset + 8)) << 32n) | BigInt(cfg32(config, offset + 4)), 16)
+      : hexDigits(cfg32(config, offset + 4), 8);
+    lines.push(`\t\tAddress: ${address}  Data: ${hexDigits(cfg16(config, msi.dataOffset), 4)}`);
     if (msi.maskOffset !== undefined) {
       lines.push(
-        `\t\tMasking: ${hex(cfg32(config, msi.maskOffset), 8)}  Pending: ${hex(cfg32(config, msi.maskOffset + 4), 8)}`,
+        `\t\tMasking: ${hexDigits(cfg32(config, msi.maskOffset), 8)}  Pending: ${hexDigits(cfg32(config, msi.maskOffset + 4), 8)}`,
       );
     }
     return lines;
@@ -255,13 +258,13 @@ function formatCapability(
     const m = parseMsixCapability(config, offset);
     return [
       `\tCapabilities: [${off}] MSI-X: ${flag('Enable', m.enabled)} Count=${m.tableSize} ${flag('Masked', m.functionMasked)}`,
-      `\t\tVector table: BAR=${m.tableBar} offset=${hex(m.tableOffset, 8)}`,
-      `\t\tPBA: BAR=${m.pbaBar} offset=${hex(m.pbaOffset, 8)}`,
+      `\t\tVector table: BAR=${m.tableBar} offset=${hexDigits(m.tableOffset, 8)}`,
+      `\t\tPBA: BAR=${m.pbaBar} offset=${hexDigits(m.pbaOffset, 8)}`,
     ];
   }
   if (id === 0x09)
     return [
-      `\tCapabilities: [${off}] Vendor Specific Information: Len=${hex(cfg8(config, offset + 2), 2)} <?>`,
+      `\tCapabilities: [${off}] Vendor Specific Information: Len=${hexDigits(cfg8(config, offset + 2), 2)} <?>`,
     ];
   return [`\tCapabilities: [${off}] ${capabilityName(id)}`];
 }
@@ -273,8 +276,8 @@ function formatCapability(
 export function formatLspciHex(slot: string, config: Uint8Array): string {
   const lines = [formatTitle(slot, config)];
   for (let off = 0; off < config.length; off += 16) {
-    const bytes = Array.from(config.subarray(off, off + 16), (b) => hex(b, 2)).join(' ');
-    lines.push(`${hex(off, config.length > 256 ? 3 : 2)}: ${bytes}`);
+    const bytes = Array.from(config.subarray(off, off + 16), (b) => hexDigits(b, 2)).join(' ');
+    lines.push(`${hexDigits(off, config.length > 256 ? 3 : 2)}: ${bytes}`);
   }
   return `${lines.join('\n')}\n\n`;
 }

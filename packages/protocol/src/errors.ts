@@ -1,3 +1,5 @@
+import { isVfuError, VfuError, type VfuErrorContext } from '@vfu/errors';
+
 /**
  * Linux errno values a vfio-user reply carries in `error_no`. vfio-user peers run on Linux, so
  * these are the Linux numbers, whatever the host running this code.
@@ -84,8 +86,8 @@ export const ERRNO_BY_CODE: Readonly<Record<ProtocolErrorCode, number>> = {
   'buffer-too-small': Errno.ENOSPC,
 };
 
-/** Context attached to a {@link ProtocolError}. */
-export interface ProtocolErrorContext {
+/** Context attached to a {@link ProtocolError}, as its one `context` field. */
+export interface ProtocolErrorContext extends VfuErrorContext {
   /** Errno for the reply; defaults to {@link ERRNO_BY_CODE}. */
   errno?: number;
   /** Raw command number of the message at fault. */
@@ -97,46 +99,41 @@ export interface ProtocolErrorContext {
   offset?: number;
   expected?: string;
   actual?: string;
-  cause?: unknown;
 }
 
 /**
- * A message that breaks the vfio-user protocol. `errno` is what the error reply should carry;
- * the other fields say where the fault is.
+ * A message that breaks the vfio-user protocol. `errno` is what the error reply should carry
+ * (always set: the code's default unless the context names one); `context` says where the fault
+ * is, and `command`/`msgId`/`field` read it.
  */
-export class ProtocolError extends Error {
+export class ProtocolError extends VfuError<ProtocolErrorCode, ProtocolErrorContext & { errno: number }> {
   override readonly name = 'ProtocolError';
-  readonly code: ProtocolErrorCode;
-  /** Positive Linux errno for the error reply. */
-  readonly errno: number;
-  readonly command?: number;
-  readonly msgId?: number;
-  readonly field?: string;
-  readonly offset?: number;
-  readonly expected?: string;
-  readonly actual?: string;
 
   constructor(code: ProtocolErrorCode, message: string, context: ProtocolErrorContext = {}) {
-    super(message, context.cause === undefined ? undefined : { cause: context.cause });
-    this.code = code;
-    this.errno = context.errno ?? ERRNO_BY_CODE[code];
-    if (context.command !== undefined) this.command = context.command;
-    if (context.msgId !== undefined) this.msgId = context.msgId;
-    if (context.field !== undefined) this.field = context.field;
-    if (context.offset !== undefined) this.offset = context.offset;
-    if (context.expected !== undefined) this.expected = context.expected;
-    if (context.actual !== undefined) this.actual = context.actual;
+    super(code, message, { ...context, errno: context.errno ?? ERRNO_BY_CODE[code] });
+  }
+
+  /** Positive Linux errno for the error reply. */
+  override get errno(): number {
+    return this.context.errno;
+  }
+
+  /** Raw command number of the message at fault. */
+  get command(): number | undefined {
+    return this.context.command;
+  }
+
+  get msgId(): number | undefined {
+    return this.context.msgId;
+  }
+
+  /** Spec name of the field at fault. */
+  get field(): string | undefined {
+    return this.context.field;
   }
 }
 
 /** Shape check, so it also recognises errors from another copy of this package. */
 export function isProtocolError(e: unknown): e is ProtocolError {
-  if (typeof e !== 'object' || e === null) return false;
-  const o = e as { name?: unknown; code?: unknown; errno?: unknown };
-  return (
-    o.name === 'ProtocolError' &&
-    typeof o.code === 'string' &&
-    o.code in ERRNO_BY_CODE &&
-    typeof o.errno === 'number'
-  );
+  return isVfuError(e, 'ProtocolError') && e.code in ERRNO_BY_CODE && typeof e.errno === 'number';
 }

@@ -1,3 +1,4 @@
+import { hex } from '@vfu/errors';
 import { ProtocolError, type ProtocolErrorCode } from './errors';
 
 const U32_MAX = 0xffff_ffff;
@@ -202,10 +203,8 @@ export function encodeError(name: string, message: string, field?: string): Prot
   return new ProtocolError('bad-value', `${name}: ${message}`, field === undefined ? {} : { field });
 }
 
-/** `0x1f` formatting used by every describer. */
-export function hex(v: number | bigint): string {
-  return `0x${v.toString(16)}`;
-}
+/** `0x1f` formatting used by every describer: the shared one. */
+export { hex } from '@vfu/errors';
 
 /** Names of the set bits of `flags` from a table, plus any unnamed remainder in hex. */
 export function flagNames(flags: number, names: readonly (readonly [number, string])[]): string {

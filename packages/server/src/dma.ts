@@ -25,12 +25,14 @@
  * (the device's writes through the DMA space mark pages); DMA_LOGGING_REPORT reads and clears it
  * for one whole mapping, rescaled to the page size asked.
  */
+
+import { hex } from '@vfu/errors';
 import { MemoryRegion } from '@vfu/memory';
 import type { PciRootBus } from '@vfu/pci';
 import { DmaMapFlags, type DmaMapRequest, dirtyBitmapSize, Errno, setPageDirty } from '@vfu/protocol';
 import { isSysError, MappedRegion, type OwnedFd } from '@vfu/sys';
 import { ClientRam } from './client-ram';
-import { hex, reject, ServerError } from './errors';
+import { reject, ServerError } from './errors';
 
 /** Page size mappings are aligned to when an fd offset is not. */
 const PAGE = 4096n;

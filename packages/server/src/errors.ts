@@ -4,6 +4,7 @@
  * carries the errno of the error reply a rejected request gets: handlers throw it, the dispatcher
  * answers with `errno` and the endpoint keeps serving.
  */
+import { isVfuError, VfuError, type VfuErrorContext } from '@vfu/errors';
 import { Errno } from '@vfu/protocol';
 
 /** Every way the server reports a failure. */
@@ -25,46 +26,36 @@ export type ServerErrorCode =
   /** A DMA access served by DMA_READ/DMA_WRITE messages failed (client error reply, timeout, gone). */
   | 'dma-failed';
 
-/** Context fields of a {@link ServerError}. */
-export interface ServerErrorContext {
+/** Context of a {@link ServerError}, as its one `context` field. */
+export interface ServerErrorContext extends VfuErrorContext {
   /** Endpoint (root bus) id. */
   endpoint?: string;
   /** Socket path concerned. */
   socketPath?: string;
   /** vfio-user command number of the request concerned. */
   command?: number;
-  /** Linux errno sent in the error reply (or seen from the client). */
+  /** Linux errno sent in the error reply (or seen from the client); set for `request-rejected` and `dma-failed`. */
   errno?: number;
-  cause?: unknown;
 }
 
-/** A typed server error with a code from a closed list and its context. */
-export class ServerError extends Error {
+/** A typed server error with a code from a closed list; `endpoint` and `command` read its context. */
+export class ServerError extends VfuError<ServerErrorCode, ServerErrorContext> {
   override readonly name = 'ServerError';
-  readonly code: ServerErrorCode;
-  readonly endpoint: string | undefined;
-  readonly socketPath: string | undefined;
-  readonly command: number | undefined;
-  /** Positive Linux errno of the error reply; set for `request-rejected` and `dma-failed`. */
-  readonly errno: number | undefined;
 
-  constructor(code: ServerErrorCode, message: string, context: ServerErrorContext = {}) {
-    super(message, context.cause === undefined ? undefined : { cause: context.cause });
-    this.code = code;
-    this.endpoint = context.endpoint;
-    this.socketPath = context.socketPath;
-    this.command = context.command;
-    this.errno = context.errno;
+  /** Endpoint (root bus) id. */
+  get endpoint(): string | undefined {
+    return this.context.endpoint;
+  }
+
+  /** vfio-user command number of the request concerned. */
+  get command(): number | undefined {
+    return this.context.command;
   }
 }
 
 /** Shape guard for {@link ServerError} (works across copies of the package). */
 export function isServerError(e: unknown): e is ServerError {
-  return (
-    e instanceof Error &&
-    (e as { name?: unknown }).name === 'ServerError' &&
-    typeof (e as { code?: unknown }).code === 'string'
-  );
+  return isVfuError(e, 'ServerError');
 }
 
 /** A rejected request: the error reply will carry `errno` (EINVAL unless said otherwise). */
@@ -73,9 +64,4 @@ export function reject(message: string, errno: number = Errno.EINVAL, command?: 
     errno,
     ...(command === undefined ? {} : { command }),
   });
-}
-
-/** Formats a number as 0x-prefixed hex, for messages. */
-export function hex(value: number | bigint): string {
-  return `0x${value.toString(16)}`;
 }

@@ -4,6 +4,8 @@
  * were validated by `@vfu/protocol`; each handler starts with the checks that need the device or
  * the session (region and IRQ indexes, bounds, mappings), and any failure becomes an error reply.
  */
+
+import { hex } from '@vfu/errors';
 import type { PciDevice } from '@vfu/pci';
 import {
   Command,
@@ -23,7 +25,7 @@ import {
 import type { FdLike } from '@vfu/sys';
 import type { ChannelMessage } from '@vfu/transport';
 import type { CommandContext } from './command-context';
-import { hex, reject } from './errors';
+import { reject } from './errors';
 import { checkAccess, checkTx, configRead, configWrite, regionInfo, regionTarget } from './regions';
 
 /** What a handler answers: the reply body and the fds to attach. */

@@ -5,6 +5,8 @@
  * address the guest programmed; config accesses go through the PCI model, so BAR programming
  * moves the BAR mappings in the endpoint's bus spaces.
  */
+
+import { hex } from '@vfu/errors';
 import type { MemoryRegion, MemTxResult } from '@vfu/memory';
 import { isPciError, type PciBar, type PciDevice } from '@vfu/pci';
 import {
@@ -19,7 +21,7 @@ import {
   vfioPciRegionName,
 } from '@vfu/protocol';
 import type { FdLike } from '@vfu/sys';
-import { hex, reject } from './errors';
+import { reject } from './errors';
 
 /**
  * Where a RAM region's bytes live in a file the client can mmap: the fd and the file offset of the

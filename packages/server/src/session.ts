@@ -4,6 +4,8 @@
  * Requests are handled one at a time in arrival order (the connection serialises them), so a
  * handler awaiting message DMA is never overtaken by a later request.
  */
+
+import { errnoOf, hex } from '@vfu/errors';
 import type { PciDevice, PciRootBus } from '@vfu/pci';
 import {
   CAPABILITY_DEFAULTS,
@@ -15,7 +17,6 @@ import {
   Errno,
   encodeReplyPayload,
   errnoName,
-  isProtocolError,
   type Message,
   type MessageHeader,
   type NegotiatedCapabilities,
@@ -28,7 +29,7 @@ import type { CallReply, ChannelMessage, ReplyBody } from '@vfu/transport';
 import type { CommandContext } from './command-context';
 import type { ServerConnection } from './connection';
 import { DmaController, type DmaMessenger } from './dma';
-import { hex, isServerError, reject, ServerError } from './errors';
+import { reject, ServerError } from './errors';
 import { COMMAND_HANDLERS, type CommandHandler, type HandlerResult } from './handlers';
 import type { IrqController } from './irqs';
 import type { RegionFdResolver } from './regions';
@@ -343,13 +344,4 @@ function dmaReplyError(command: Command, why: string): ServerError {
     errno: Errno.EIO,
     command,
   });
-}
-
-/** errno for the error reply of a failed request; undefined for an unexpected failure (a bug). */
-function errnoOf(e: unknown): number | undefined {
-  if (isProtocolError(e)) return e.errno;
-  if (isServerError(e)) return e.errno;
-  const errno = (e as { errno?: unknown } | null)?.errno;
-  if (typeof errno === 'number' && Number.isInteger(errno) && errno > 0 && errno < 4096) return errno;
-  return undefined;
 }

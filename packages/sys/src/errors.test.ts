@@ -23,7 +23,7 @@ describe('SysError', () => {
   });
 
   it('isSysError checks the shape, so a copy from another package instance also passes', () => {
-    const foreign = Object.assign(new Error('x'), { name: 'SysError', code: 'FD_CLOSED' });
+    const foreign = Object.assign(new Error('x'), { name: 'SysError', code: 'FD_CLOSED', context: {} });
     expect(isSysError(foreign)).toBe(true);
     expect(isSysError(new SysError('FD_CLOSED', 'x'))).toBe(true);
     expect(isSysError(new Error('x'))).toBe(false);

@@ -1,4 +1,5 @@
 import { getSystemErrorName } from 'node:util';
+import { isVfuError, VfuError, type VfuErrorContext } from '@vfu/errors';
 
 /**
  * Why a `@vfu/sys` operation failed:
@@ -21,8 +22,8 @@ export type SysErrorCode =
   | 'UNSUPPORTED_PLATFORM'
   | 'ADDON_NOT_BUILT';
 
-/** Context attached to a {@link SysError}. */
-export interface SysErrorContext {
+/** Context attached to a {@link SysError}, as its one `context` field. */
+export interface SysErrorContext extends VfuErrorContext {
   /** The system call that failed, e.g. `"recvmsg"`. */
   syscall?: string;
   /** Positive Linux errno, e.g. 9 for EBADF. */
@@ -31,38 +32,36 @@ export interface SysErrorContext {
   fd?: number;
   /** The socket path concerned. */
   path?: string;
-  cause?: unknown;
 }
 
-/** The one error type thrown by `@vfu/sys`. */
-export class SysError extends Error {
+/** The one error type thrown by `@vfu/sys`; `syscall`, `fd` and `path` read its context. */
+export class SysError extends VfuError<SysErrorCode, SysErrorContext> {
   override readonly name = 'SysError';
-  readonly code: SysErrorCode;
-  readonly syscall: string | undefined;
-  readonly errno: number | undefined;
-  /** Symbolic errno, e.g. `"EAGAIN"`, when `errno` is set. */
-  readonly errnoName: string | undefined;
-  readonly fd: number | undefined;
-  readonly path: string | undefined;
 
-  constructor(code: SysErrorCode, message: string, context: SysErrorContext = {}) {
-    super(message, context.cause === undefined ? undefined : { cause: context.cause });
-    this.code = code;
-    this.syscall = context.syscall;
-    this.errno = context.errno;
-    this.errnoName = context.errno === undefined ? undefined : errnoName(context.errno);
-    this.fd = context.fd;
-    this.path = context.path;
+  /** The system call that failed. */
+  get syscall(): string | undefined {
+    return this.context.syscall;
+  }
+
+  /** Symbolic errno, e.g. `"EAGAIN"`, when `errno` is set. */
+  get errnoName(): string | undefined {
+    return this.context.errno === undefined ? undefined : errnoName(this.context.errno);
+  }
+
+  /** The file descriptor concerned. */
+  get fd(): number | undefined {
+    return this.context.fd;
+  }
+
+  /** The socket path concerned. */
+  get path(): string | undefined {
+    return this.context.path;
   }
 }
 
 /** True for a {@link SysError}, also one thrown by another copy of this package (checks shape). */
 export function isSysError(error: unknown): error is SysError {
-  return (
-    error instanceof Error &&
-    error.name === 'SysError' &&
-    typeof (error as { code?: unknown }).code === 'string'
-  );
+  return isVfuError(error, 'SysError');
 }
 
 /** `EBADF` for 9; `errno <n>` for numbers Node does not know. */

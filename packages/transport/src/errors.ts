@@ -1,3 +1,5 @@
+import { isVfuError, VfuError, type VfuErrorContext } from '@vfu/errors';
+
 /**
  * Why a transport operation failed:
  * - `TIMEOUT`: no reply within the request's timeout (errno ETIMEDOUT).
@@ -36,8 +38,8 @@ export type TransportErrorCode =
   | 'CONNECT_FAILED'
   | 'INVALID_ARGUMENT';
 
-/** Context attached to a {@link TransportError}. */
-export interface TransportErrorContext {
+/** Context attached to a {@link TransportError}, as its one `context` field. */
+export interface TransportErrorContext extends VfuErrorContext {
   /** Raw command number of the message concerned. */
   command?: number;
   /** Message id of the message concerned. */
@@ -46,33 +48,29 @@ export interface TransportErrorContext {
   errno?: number;
   /** Socket path concerned. */
   path?: string;
-  cause?: unknown;
 }
 
-/** The one error type of `@vfu/transport`. */
-export class TransportError extends Error {
+/** The one error type of `@vfu/transport`; `command`, `msgId` and `path` read its context. */
+export class TransportError extends VfuError<TransportErrorCode, TransportErrorContext> {
   override readonly name = 'TransportError';
-  readonly code: TransportErrorCode;
-  readonly command: number | undefined;
-  readonly msgId: number | undefined;
-  readonly errno: number | undefined;
-  readonly path: string | undefined;
 
-  constructor(code: TransportErrorCode, message: string, context: TransportErrorContext = {}) {
-    super(message, context.cause === undefined ? undefined : { cause: context.cause });
-    this.code = code;
-    this.command = context.command;
-    this.msgId = context.msgId;
-    this.errno = context.errno;
-    this.path = context.path;
+  /** Raw command number of the message concerned. */
+  get command(): number | undefined {
+    return this.context.command;
+  }
+
+  /** Message id of the message concerned. */
+  get msgId(): number | undefined {
+    return this.context.msgId;
+  }
+
+  /** Socket path concerned. */
+  get path(): string | undefined {
+    return this.context.path;
   }
 }
 
 /** True for a {@link TransportError}, also one from another copy of this package (checks shape). */
 export function isTransportError(error: unknown): error is TransportError {
-  return (
-    error instanceof Error &&
-    error.name === 'TransportError' &&
-    typeof (error as { code?: unknown }).code === 'string'
-  );
+  return isVfuError(error, 'TransportError');
 }

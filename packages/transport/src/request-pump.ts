@@ -3,7 +3,8 @@
  * vfio-user requires of a server) or all at once, and answered with the handler's reply or an
  * error reply. Reading pauses while too many wait, which pushes back on the peer.
  */
-import { Errno, isProtocolError, type MessageHeader } from '@vfu/protocol';
+import { errnoOf } from '@vfu/errors';
+import { Errno, type MessageHeader } from '@vfu/protocol';
 import type { FdLike } from '@vfu/sys';
 import { Deque } from './deque';
 import { TransportError } from './errors';
@@ -39,14 +40,6 @@ export interface RequestPumpHost {
   /** Stops (true) or resumes (false) reading from the peer. */
   pauseReading(paused: boolean): void;
   readonly closed: boolean;
-}
-
-/** errno for an error reply from whatever a handler threw. */
-function errnoOf(error: unknown): number | undefined {
-  if (isProtocolError(error)) return error.errno;
-  const errno = (error as { errno?: unknown } | null)?.errno;
-  if (typeof errno === 'number' && Number.isInteger(errno) && errno > 0 && errno < 4096) return errno;
-  return undefined;
 }
 
 /** The incoming-command side of a channel. */

@@ -64,7 +64,5 @@ export function nextEvent<T>(
   return { promise, cancel };
 }
 
-/** `0x` and `width` hex digits. */
-export function hex(value: number | bigint, width = 0): string {
-  return `0x${value.toString(16).padStart(width, '0')}`;
-}
+/** `0x` and `width` hex digits: the shared formatter. */
+export { hex } from '@vfu/errors';
