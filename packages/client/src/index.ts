@@ -60,7 +60,6 @@ export {
   walkCapabilities,
 } from './pci-config';
 export { MSI_ADDRESS_BASE, PciDeviceHandle, type PciTarget, type SizedBar } from './pci-device';
-export * from './pci-regs';
 export {
   checkRegionWriteReply,
   type DeviceInfo,

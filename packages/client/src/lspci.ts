@@ -1,3 +1,4 @@
+import { PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX } from '@vfu/pci-regs';
 import {
   capabilityName,
   cfg8,
@@ -9,7 +10,6 @@ import {
   parseMsixCapability,
   walkCapabilities,
 } from './pci-config';
-import { PCI_CAP_ID_MSI, PCI_CAP_ID_MSIX } from './pci-regs';
 
 const CLASS_NAMES: Record<number, string> = {
   0: 'Unclassified device',

@@ -1,4 +1,3 @@
-import { ClientError } from './errors';
 import {
   PCI_BASE_ADDRESS_IO_MASK,
   PCI_BASE_ADDRESS_MEM_MASK,
@@ -6,16 +5,31 @@ import {
   PCI_BASE_ADDRESS_MEM_TYPE_64,
   PCI_BASE_ADDRESS_MEM_TYPE_MASK,
   PCI_BASE_ADDRESS_SPACE_IO,
+  PCI_CACHE_LINE_SIZE,
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
+  PCI_CAP_LIST_NEXT,
   PCI_CAPABILITY_LIST,
   PCI_CFG_SPACE_SIZE,
+  PCI_CLASS_DEVICE,
+  PCI_CLASS_PROG,
+  PCI_COMMAND,
+  PCI_DEVICE_ID,
+  PCI_HEADER_TYPE,
+  PCI_HEADER_TYPE_MULTI_FUNCTION,
+  PCI_INTERRUPT_LINE,
+  PCI_INTERRUPT_PIN,
+  PCI_LATENCY_TIMER,
+  PCI_MSI_DATA_32,
+  PCI_MSI_DATA_64,
   PCI_MSI_FLAGS,
   PCI_MSI_FLAGS_64BIT,
   PCI_MSI_FLAGS_ENABLE,
   PCI_MSI_FLAGS_MASKBIT,
   PCI_MSI_FLAGS_QMASK,
   PCI_MSI_FLAGS_QSIZE,
+  PCI_MSI_MASK_32,
+  PCI_MSI_MASK_64,
   PCI_MSIX_FLAGS,
   PCI_MSIX_FLAGS_ENABLE,
   PCI_MSIX_FLAGS_MASKALL,
@@ -23,9 +37,33 @@ import {
   PCI_MSIX_PBA,
   PCI_MSIX_TABLE,
   PCI_MSIX_TABLE_BIR,
+  PCI_REVISION_ID,
+  PCI_ROM_ADDRESS,
   PCI_STATUS,
   PCI_STATUS_CAP_LIST,
-} from './pci-regs';
+  PCI_STD_HEADER_SIZEOF,
+  PCI_SUBSYSTEM_ID,
+  PCI_SUBSYSTEM_VENDOR_ID,
+  PCI_VENDOR_ID,
+} from '@vfu/pci-regs';
+import { ClientError } from './errors';
+
+/** The base class byte (`PCI_CLASS_DEVICE` is the 16-bit base:sub word at 0x0a). */
+const PCI_CLASS_BASE = PCI_CLASS_DEVICE + 1;
+/** Low bits of a capability pointer are reserved (Linux masks with ~3). */
+const PCI_CAP_POINTER_MASK = 0xfc;
+/** A capability id of 0xff: the pointer led into absent config space. */
+const PCI_CAP_ID_ABSENT = 0xff;
+/** Most capabilities followed, as Linux's PCI_FIND_CAP_TTL: a looped list cannot spin. */
+const PCI_FIND_CAP_TTL = 48;
+/** Most extended capabilities: one per dword of extended config space, as Linux bounds it. */
+const PCI_EXT_CAP_TTL = (4096 - PCI_CFG_SPACE_SIZE) / 4;
+/** Linux's PCI_EXT_CAP_ID / PCI_EXT_CAP_VER / PCI_EXT_CAP_NEXT of an extended capability header. */
+const extCapId = (header: number): number => header & 0xffff;
+const extCapVersion = (header: number): number => (header >>> 16) & 0xf;
+const extCapNext = (header: number): number => (header >>> 20) & 0xffc;
+/** An IO BAR that decodes only 16 address bits reads back zeros in its upper half. */
+const IO_BAR_UPPER_HALF = 0xffff_0000;
 
 /** Little-endian reads of a config-space snapshot; bytes past its end read as all-ones, as absent config space does. */
 export function cfg8(config: Uint8Array, offset: number): number {
@@ -68,33 +106,36 @@ export interface PciConfigHeader {
 
 /** Parses the standard header of `config` (at least 64 bytes). */
 export function parseConfigHeader(config: Uint8Array): PciConfigHeader {
-  if (config.length < 64) {
+  if (config.length < PCI_STD_HEADER_SIZEOF) {
     throw new ClientError(
       'invalid-argument',
-      `config space snapshot of ${config.length} bytes; the header needs 64`,
+      `config space snapshot of ${config.length} bytes; the header needs ${PCI_STD_HEADER_SIZEOF}`,
     );
   }
-  const headerType = cfg8(config, 0x0e);
+  const headerType = cfg8(config, PCI_HEADER_TYPE);
+  const progIf = cfg8(config, PCI_CLASS_PROG);
+  const subclass = cfg8(config, PCI_CLASS_DEVICE);
+  const baseClass = cfg8(config, PCI_CLASS_BASE);
   return {
-    vendorId: cfg16(config, 0x00),
-    deviceId: cfg16(config, 0x02),
-    command: cfg16(config, 0x04),
-    status: cfg16(config, 0x06),
-    revision: cfg8(config, 0x08),
-    progIf: cfg8(config, 0x09),
-    subclass: cfg8(config, 0x0a),
-    baseClass: cfg8(config, 0x0b),
-    classCode: (cfg8(config, 0x0b) << 16) | (cfg8(config, 0x0a) << 8) | cfg8(config, 0x09),
-    cacheLineSize: cfg8(config, 0x0c),
-    latencyTimer: cfg8(config, 0x0d),
-    headerType: headerType & 0x7f,
-    multiFunction: (headerType & 0x80) !== 0,
-    subsystemVendorId: cfg16(config, 0x2c),
-    subsystemId: cfg16(config, 0x2e),
-    romAddress: cfg32(config, 0x30),
+    vendorId: cfg16(config, PCI_VENDOR_ID),
+    deviceId: cfg16(config, PCI_DEVICE_ID),
+    command: cfg16(config, PCI_COMMAND),
+    status: cfg16(config, PCI_STATUS),
+    revision: cfg8(config, PCI_REVISION_ID),
+    progIf,
+    subclass,
+    baseClass,
+    classCode: (baseClass << 16) | (subclass << 8) | progIf,
+    cacheLineSize: cfg8(config, PCI_CACHE_LINE_SIZE),
+    latencyTimer: cfg8(config, PCI_LATENCY_TIMER),
+    headerType: headerType & ~PCI_HEADER_TYPE_MULTI_FUNCTION & 0xff,
+    multiFunction: (headerType & PCI_HEADER_TYPE_MULTI_FUNCTION) !== 0,
+    subsystemVendorId: cfg16(config, PCI_SUBSYSTEM_VENDOR_ID),
+    subsystemId: cfg16(config, PCI_SUBSYSTEM_ID),
+    romAddress: cfg32(config, PCI_ROM_ADDRESS),
     capabilitiesPointer: cfg8(config, PCI_CAPABILITY_LIST),
-    interruptLine: cfg8(config, 0x3c),
-    interruptPin: cfg8(config, 0x3d),
+    interruptLine: cfg8(config, PCI_INTERRUPT_LINE),
+    interruptPin: cfg8(config, PCI_INTERRUPT_PIN),
   };
 }
 
@@ -163,13 +204,18 @@ export function walkCapabilities(config: Uint8Array): PciCapability[] {
   const caps: PciCapability[] = [];
   if ((cfg16(config, PCI_STATUS) & PCI_STATUS_CAP_LIST) !== 0) {
     const seen = new Set<number>();
-    let ptr = cfg8(config, PCI_CAPABILITY_LIST) & 0xfc;
-    while (ptr >= 0x40 && ptr < PCI_CFG_SPACE_SIZE && !seen.has(ptr) && caps.length < 48) {
+    let ptr = cfg8(config, PCI_CAPABILITY_LIST) & PCI_CAP_POINTER_MASK;
+    while (
+      ptr >= PCI_STD_HEADER_SIZEOF &&
+      ptr < PCI_CFG_SPACE_SIZE &&
+      !seen.has(ptr) &&
+      caps.length < PCI_FIND_CAP_TTL
+    ) {
       seen.add(ptr);
       const id = cfg8(config, ptr);
-      if (id === 0xff) break;
+      if (id === PCI_CAP_ID_ABSENT) break;
       caps.push({ id, offset: ptr, extended: false, version: 0, name: capabilityName(id) });
-      ptr = cfg8(config, ptr + 1) & 0xfc;
+      ptr = cfg8(config, ptr + PCI_CAP_LIST_NEXT) & PCI_CAP_POINTER_MASK;
     }
   }
   if (config.length > PCI_CFG_SPACE_SIZE) {
@@ -179,20 +225,20 @@ export function walkCapabilities(config: Uint8Array): PciCapability[] {
       ptr >= PCI_CFG_SPACE_SIZE &&
       ptr + 4 <= config.length &&
       !seen.has(ptr) &&
-      caps.length < 48 + 960
+      caps.length < PCI_FIND_CAP_TTL + PCI_EXT_CAP_TTL
     ) {
       seen.add(ptr);
       const header = cfg32(config, ptr);
-      if (header === 0 || header === 0xffffffff) break;
-      const id = header & 0xffff;
+      if (header === 0 || header === 0xffff_ffff) break;
+      const id = extCapId(header);
       caps.push({
         id,
         offset: ptr,
         extended: true,
-        version: (header >>> 16) & 0xf,
+        version: extCapVersion(header),
         name: capabilityName(id, true),
       });
-      ptr = (header >>> 20) & 0xffc;
+      ptr = extCapNext(header);
     }
   }
   return caps;
@@ -233,7 +279,7 @@ export function decodeBar(
   if ((original & PCI_BASE_ADDRESS_SPACE_IO) !== 0) {
     // IO BARs decode 16 or 32 address bits; the upper half of an all-zero upper mask is ignored.
     let mask = sized & PCI_BASE_ADDRESS_IO_MASK;
-    if (mask !== 0 && (mask & 0xffff0000) === 0) mask |= 0xffff0000;
+    if (mask !== 0 && (mask & IO_BAR_UPPER_HALF) === 0) mask |= IO_BAR_UPPER_HALF;
     const size = mask === 0 ? 0n : BigInt((~mask + 1) >>> 0);
     return {
       index,
@@ -345,8 +391,8 @@ export function parseMsiCapability(config: Uint8Array, offset: number): MsiCapab
     enabledVectors: 1 << Math.min(5, (flags & PCI_MSI_FLAGS_QSIZE) >> 4),
     is64Bit,
     perVectorMasking,
-    dataOffset: offset + (is64Bit ? 0x0c : 0x08),
-    maskOffset: perVectorMasking ? offset + (is64Bit ? 0x10 : 0x0c) : undefined,
+    dataOffset: offset + (is64Bit ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32),
+    maskOffset: perVectorMasking ? offset + (is64Bit ? PCI_MSI_MASK_64 : PCI_MSI_MASK_32) : undefined,
   };
 }
 

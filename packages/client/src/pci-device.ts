@@ -1,23 +1,7 @@
-import { VfioPciIrq, VfioPciRegion } from '@vfu/protocol';
-import type { VfioUserClient } from './client';
-import { ClientError } from './errors';
-import {
-  type BarAssignment,
-  type BarWindows,
-  DEFAULT_BAR_WINDOWS,
-  decodeBar,
-  interruptCapabilities,
-  type MsiCapability,
-  type MsixCapability,
-  type PciBar,
-  type PciCapability,
-  type PciConfigHeader,
-  parseConfigHeader,
-  planBarAssignment,
-  walkCapabilities,
-} from './pci-config';
 import {
   PCI_BASE_ADDRESS_0,
+  PCI_BASE_ADDRESS_IO_MASK,
+  PCI_BASE_ADDRESS_MEM_MASK,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
   PCI_BASE_ADDRESS_MEM_TYPE_MASK,
   PCI_BASE_ADDRESS_SPACE_IO,
@@ -41,7 +25,33 @@ import {
   PCI_MSIX_FLAGS,
   PCI_MSIX_FLAGS_ENABLE,
   PCI_MSIX_FLAGS_MASKALL,
-} from './pci-regs';
+  PCI_NUM_BARS,
+} from '@vfu/pci-regs';
+import { VfioPciIrq, VfioPciRegion } from '@vfu/protocol';
+import type { VfioUserClient } from './client';
+import { ClientError } from './errors';
+import {
+  type BarAssignment,
+  type BarWindows,
+  DEFAULT_BAR_WINDOWS,
+  decodeBar,
+  interruptCapabilities,
+  type MsiCapability,
+  type MsixCapability,
+  type PciBar,
+  type PciCapability,
+  type PciConfigHeader,
+  parseConfigHeader,
+  planBarAssignment,
+  walkCapabilities,
+} from './pci-config';
+
+/** Each BAR register is one dword. */
+const BAR_REG_SIZE = 4;
+/** Written to a BAR to size it: the bits that stay zero give the size. */
+const BAR_SIZING_PATTERN = 0xffff_ffff;
+/** Multiple Message Enable sits at bits 6:4 of the MSI flags (PCI_MSI_FLAGS_QSIZE). */
+const PCI_MSI_FLAGS_QSIZE_SHIFT = 4;
 
 /** What the PCI helper needs of a client (a {@link VfioUserClient}, or a fake in tests). */
 export type PciTarget = Pick<VfioUserClient, 'region' | 'regionRead' | 'regionWrite' | 'enableIrq' | 'irqs'>;
@@ -136,21 +146,21 @@ export class PciDeviceHandle {
     await this.configWrite16(PCI_COMMAND, command & ~(PCI_COMMAND_MEMORY | PCI_COMMAND_IO));
     const bars: SizedBar[] = [];
     try {
-      for (let i = 0; i < 6; i++) {
-        const reg = PCI_BASE_ADDRESS_0 + 4 * i;
+      for (let i = 0; i < PCI_NUM_BARS; i++) {
+        const reg = PCI_BASE_ADDRESS_0 + BAR_REG_SIZE * i;
         const original = await this.configRead32(reg);
-        await this.configWrite32(reg, 0xffffffff);
+        await this.configWrite32(reg, BAR_SIZING_PATTERN);
         const sized = await this.configRead32(reg);
         await this.configWrite32(reg, original);
         const is64 =
           (original & PCI_BASE_ADDRESS_SPACE_IO) === 0 &&
           (original & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64 &&
-          i < 5;
+          i < PCI_NUM_BARS - 1;
         let bar: PciBar;
         if (is64) {
-          const upperReg = reg + 4;
+          const upperReg = reg + BAR_REG_SIZE;
           const upperOriginal = await this.configRead32(upperReg);
-          await this.configWrite32(upperReg, 0xffffffff);
+          await this.configWrite32(upperReg, BAR_SIZING_PATTERN);
           const upperSized = await this.configRead32(upperReg);
           await this.configWrite32(upperReg, upperOriginal);
           bar = decodeBar(i, original, sized, upperOriginal, upperSized);
@@ -174,11 +184,11 @@ export class PciDeviceHandle {
   async assignBars(windows: BarWindows = DEFAULT_BAR_WINDOWS): Promise<BarAssignment[]> {
     const plan = planBarAssignment(await this.sizeBars(), windows);
     for (const { bar, address } of plan) {
-      const reg = PCI_BASE_ADDRESS_0 + 4 * bar.index;
+      const reg = PCI_BASE_ADDRESS_0 + BAR_REG_SIZE * bar.index;
       const low = await this.configRead32(reg);
-      const typeBits = bar.kind === 'io' ? low & 0x3 : low & 0xf;
+      const typeBits = low & ~(bar.kind === 'io' ? PCI_BASE_ADDRESS_IO_MASK : PCI_BASE_ADDRESS_MEM_MASK);
       await this.configWrite32(reg, Number(address & 0xffff_ffffn) | typeBits);
-      if (bar.kind === 'mem64') await this.configWrite32(reg + 4, Number(address >> 32n));
+      if (bar.kind === 'mem64') await this.configWrite32(reg + BAR_REG_SIZE, Number(address >> 32n));
     }
     return plan;
   }
@@ -243,7 +253,7 @@ export class PciDeviceHandle {
     await this.configWrite16(msi.dataOffset, 0);
     await this.#target.enableIrq(VfioPciIrq.Msi, { start: 0, count: n });
     const flags = await this.configRead16(msi.offset + PCI_MSI_FLAGS);
-    const mme = Math.log2(n) << 4;
+    const mme = Math.log2(n) << PCI_MSI_FLAGS_QSIZE_SHIFT;
     await this.configWrite16(
       msi.offset + PCI_MSI_FLAGS,
       (flags & ~PCI_MSI_FLAGS_QSIZE) | mme | PCI_MSI_FLAGS_ENABLE,
