@@ -173,13 +173,27 @@ describe('edu on a PCI bus', () => {
     expect(barRead(dev, 0, 2, 2)).toEqual({ result: 'access-error', value: 0n });
   });
 
-  test('a 64-bit access round-trips the DMA source; 64-bit accesses below 0x80 are rejected', () => {
-    const { dev } = addEdu();
+  test('64-bit DMA registers as QEMU: 8-byte accesses whole, 4-byte ones to the upper half ignored', () => {
+    const { dev, log } = addEdu();
     expect(barWrite(dev, 0, 0x80, 0x1122334455667788n, 8)).toBe('ok');
     expect(barRead(dev, 0, 0x80, 8).value).toBe(0x1122334455667788n);
     expect(r32(dev, 0, 0x80)).toBe(0x55667788);
+    expect(r32(dev, 0, 0x84)).toBe(0xffffffff);
+    expect(w32(dev, 0, 0x84, 0xabcd)).toBe('ok');
+    expect(w32(dev, 0, 0x8c, 0xabcd)).toBe('ok');
+    expect(w32(dev, 0, 0x94, 0xabcd)).toBe('ok');
     expect(dev.core.regs.u64('dma source')).toBe(0x1122334455667788n);
-    expect(barRead(dev, 0, 0x00, 8).result).toBe('access-error');
+    expect(dev.core.regs.u64('dma destination')).toBe(0n);
+    expect(dev.core.regs.u64('dma count')).toBe(0n);
+    // Below 0x80 an 8-byte access reaches edu_mmio_read, which answers all-ones (and writes nothing).
+    expect(barRead(dev, 0, 0x00, 8)).toEqual({ result: 'ok', value: 0xffff_ffff_ffff_ffffn });
+    expect(barWrite(dev, 0, 0x08, 5n, 8)).toBe('ok');
+    expect(r32(dev, 0, 0x20)).toBe(0); // no factorial started
+    expect(log.guestErrors.some((e) => e.message === 'access of 8 bytes refused' && e.offset === 0)).toBe(
+      true,
+    );
+    // 1- and 2-byte accesses are outside `valid` and never reach the device.
+    expect(barRead(dev, 0, 0x00, 2).result).toBe('access-error');
   });
 
   test('an unaligned 64-bit store at +0x04 is split into aligned halves (liveness, then factorial 6)', () => {

@@ -151,15 +151,23 @@ describe('register table', () => {
     expect(() => other.regs.load({ nope: 1 })).toThrow(/nope/);
   });
 
-  test('as a MemoryRegion, the memory core refuses what the table refuses', () => {
+  test('as a MemoryRegion: sizes outside min/max never arrive; the device rule is logged; 8 bytes arrive whole', () => {
     const log = new RecordingLog();
-    const table = registerTable<Dev>({ size: 0x100, minAccess: 4 }, (r) => [r.u32(0x0, 'a')]);
-    const bank = table.bind(new Dev(BYTES), { log, deviceName: 'dev' });
-    const ctx = new MemoryContext();
-    const as = ctx.createAddressSpace('t', bank.region('bank'));
+    const table = registerTable<Dev>(
+      { size: 0x100, minAccess: 4, maxAccess: 8, accepts: (o, s) => s === 4 || o >= 0x80 },
+      (r) => [r.u32(0x0, 'a'), r.u64(0x80, 'q', { write: (d, v) => d.calls.push(`q ${v.toString(16)}`) })],
+    );
+    const dev = new Dev(BYTES);
+    const bank = table.bind(dev, { log, deviceName: 'dev' });
+    const as = new MemoryContext().createAddressSpace('t', bank.region('bank'));
     expect(as.write(0n, new Uint8Array([1, 0, 0, 0]))).toBe('ok');
     expect(bank.u32('a')).toBe(1);
-    expect(as.write(0n, new Uint8Array([1]))).not.toBe('ok');
-    expect(log.guestErrors).toHaveLength(1);
+    expect(as.write(0n, new Uint8Array([1]))).toBe('access-error');
+    expect(log.guestErrors).toHaveLength(0);
+    expect(as.write(0n, new Uint8Array(8).fill(2))).toBe('ok'); // valid size, refused by the rule
+    expect(bank.u32('a')).toBe(1);
+    expect(log.guestErrors.map((e) => e.message)).toEqual(['access of 8 bytes refused']);
+    expect(as.write(0x80n, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8))).toBe('ok');
+    expect(dev.calls).toEqual(['q 807060504030201']);
   });
 });

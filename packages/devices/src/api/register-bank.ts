@@ -6,7 +6,7 @@
  * the table. This is QEMU's `hw/core/register.c` idea (RegisterAccessInfo: reset, ro, w1c,
  * pre/post hooks) with the access rules of a `MemoryRegionOps` in one place.
  */
-import { MemoryRegion, type MemoryRegionOps } from '@vfu/memory';
+import { MemoryRegion, type MemoryRegionOps, type MemoryRegionOps64, type MmioWrite64 } from '@vfu/memory';
 import { DeviceError } from '../errors';
 import { type DeviceLog, type GuestErrorEvent, silentDeviceLog } from '../interfaces';
 
@@ -371,13 +371,13 @@ export class RegisterBank<D> {
   /** A guest read of 1, 2 or 4 bytes (a refused one reads as an unassigned offset). */
   read(offset: number, size: 1 | 2 | 4): number {
     if (!this.#check(offset, size, undefined)) return Number(this.#unassigned(size));
-    return Number(this.#read(offset, size) & 0xffff_ffffn);
+    return this.#fastRead(offset, size) ?? Number(this.#read(offset, size) & 0xffff_ffffn);
   }
 
   /** A guest write of 1, 2 or 4 bytes. */
   write(offset: number, value: number, size: 1 | 2 | 4): void {
     if (!this.#check(offset, size, value)) return;
-    this.#write(offset, BigInt(value >>> 0) & mask(size), size);
+    if (!this.#fastWrite(offset, value, size)) this.#write(offset, BigInt(value >>> 0) & mask(size), size);
   }
 
   /** A guest read of 8 bytes. */
@@ -393,29 +393,38 @@ export class RegisterBank<D> {
   }
 
   /**
-   * The bank as `MemoryRegionOps`: the memory core refuses accesses the table does not accept
-   * (logged here, once), and hands the rest through unchanged. While the core delivers 8-byte
-   * accesses as two 4-byte halves, a 4-byte access to the upper half of an 8-byte register at
-   * offset+4 reaches that half.
+   * The bank as memory-region callbacks: the memory core refuses sizes and alignments outside
+   * the table's `minAccess`/`maxAccess`/`unaligned` (QEMU's `valid`), and hands everything else
+   * through whole, 8-byte accesses included (as QEMU's `impl.max_access_size = 8`).
    */
-  ops(): MemoryRegionOps {
+  ops(): MemoryRegionOps | MemoryRegionOps64 {
+    return this.table.maxAccess === 8 ? this.#ops64() : this.#ops32();
+  }
+
+  #ops64(): MemoryRegionOps64 {
     const t = this.table;
     return {
-      read: (offset, size) => this.#readHalf(offset, size),
-      write: (offset, value, size) => this.#writeHalf(offset, value, size),
-      valid: {
-        minAccessSize: t.minAccess,
-        maxAccessSize: t.maxAccess,
-        unaligned: t.unaligned,
-        accepts: (offset, size, isWrite) => {
-          if (t.accepts(offset, size)) return true;
-          this.guestError(`access of ${size} bytes refused`, offset, size, undefined, isWrite);
-          return false;
-        },
+      read: (offset: number, size: AccessSize) =>
+        size === 8 ? this.read64(offset) : this.read(offset, size),
+      write: (...access: MmioWrite64) => {
+        if (access[2] === 8) this.write64(access[0], access[1]);
+        else this.write(access[0], access[1], access[2]);
       },
+      valid: { minAccessSize: t.minAccess, maxAccessSize: t.maxAccess, unaligned: t.unaligned },
+      impl: { minAccessSize: t.minAccess, maxAccessSize: 8, unaligned: t.unaligned },
+    };
+  }
+
+  #ops32(): MemoryRegionOps {
+    const t = this.table;
+    const narrow = (size: AccessSize): 1 | 2 | 4 => (size === 8 ? 4 : size);
+    return {
+      read: (offset: number, size: 1 | 2 | 4) => this.read(offset, size),
+      write: (offset: number, value: number, size: 1 | 2 | 4) => this.write(offset, value, size),
+      valid: { minAccessSize: t.minAccess, maxAccessSize: t.maxAccess, unaligned: t.unaligned },
       impl: {
-        minAccessSize: Math.min(t.minAccess, 4) as 1 | 2 | 4,
-        maxAccessSize: Math.min(t.maxAccess, 4) as 1 | 2 | 4,
+        minAccessSize: narrow(t.minAccess),
+        maxAccessSize: narrow(t.maxAccess),
         unaligned: t.unaligned,
       },
     };
@@ -423,7 +432,11 @@ export class RegisterBank<D> {
 
   /** An MMIO/PIO MemoryRegion over the bank, named `name`, sized as the table. */
   region(name: string, owner?: object): MemoryRegion {
-    return MemoryRegion.io(name, BigInt(this.table.size), this.ops(), owner === undefined ? {} : { owner });
+    const opts = owner === undefined ? {} : { owner };
+    const size = BigInt(this.table.size);
+    return this.table.maxAccess === 8
+      ? MemoryRegion.io(name, size, this.#ops64(), opts)
+      : MemoryRegion.io(name, size, this.#ops32(), opts);
   }
 
   /** Reports a guest error against this device (register named from the offset when known). */
@@ -470,25 +483,6 @@ export class RegisterBank<D> {
     return true;
   }
 
-  #readHalf(offset: number, size: 1 | 2 | 4): number {
-    const fast = this.#fastRead(offset, size);
-    if (fast !== undefined) return fast;
-    const high = this.#qwordHigh(offset, size);
-    if (high !== undefined) return Number(this.#readRegister(high) >> 32n);
-    return Number(this.#read(offset, size) & 0xffff_ffffn);
-  }
-
-  #writeHalf(offset: number, value: number, size: 1 | 2 | 4): void {
-    if (this.#fastWrite(offset, value, size)) return;
-    const high = this.#qwordHigh(offset, size);
-    if (high === undefined) {
-      this.#write(offset, BigInt(value >>> 0) & mask(size), size);
-      return;
-    }
-    const merged = (BigInt(value >>> 0) << 32n) | (this.u64(high.name) & 0xffff_ffffn);
-    this.#writeRegister(high, merged, offset, 4);
-  }
-
   /** Exact hits on number registers and ranges without bigint arithmetic (doorbells are hot). */
   #fastRead(offset: number, size: 1 | 2 | 4): number | undefined {
     const e = this.table.at(offset);
@@ -514,13 +508,6 @@ export class RegisterBank<D> {
     if (e.write === undefined) this.#values[e.name] = v;
     else e.write(this.#device, v);
     return true;
-  }
-
-  /** In `start` mode, the 8-byte register whose upper half is the 4-byte access at `offset`. */
-  #qwordHigh(offset: number, size: number): RegisterEntry<D> | undefined {
-    if (this.table.subword !== 'start' || size !== 4 || offset % 8 !== 4) return undefined;
-    const e = this.table.at(offset);
-    return e?.kind === 'register' && e.width === 8 && e.offset === offset - 4 ? e : undefined;
   }
 
   #read(offset: number, size: AccessSize): bigint {
