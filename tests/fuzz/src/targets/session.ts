@@ -25,6 +25,7 @@ import { createMemfd, EventFd, type OwnedFd, UnixSocket } from '@vfu/sys';
 import { leakedFds, ownFds } from '@vfu/test-utils';
 import { Channel, channelPair } from '@vfu/transport';
 import { Finding, type FuzzTarget } from '../engine/target';
+import { HEAP_GROWTH_LIMIT, liveHeapBytes } from '../heap';
 import { type PeerMessage, RawPeer } from '../raw-peer';
 import {
   CONTROL_FD_COUNT,
@@ -196,6 +197,7 @@ export function sessionTarget(): FuzzTarget {
   let witness: VfioUserServer | undefined;
   let client: VfioUserClient | undefined;
   let baseline: ReadonlyMap<number, string> = new Map();
+  let heapBaseline = 0;
   let runs = 0;
   const witnessAnswers = async () => {
     const id = await (client as VfioUserClient).regionRead(7, 0, 4);
@@ -261,6 +263,7 @@ export function sessionTarget(): FuzzTarget {
       client = await VfioUserClient.fromChannel(b);
       await witnessAnswers();
       baseline = ownFds();
+      heapBaseline = liveHeapBytes();
     },
     async run(input) {
       if (input.length === 0) return;
@@ -272,6 +275,10 @@ export function sessionTarget(): FuzzTarget {
     async check() {
       await witnessAnswers();
       await noLeaks();
+      const heap = liveHeapBytes();
+      if (heap - heapBaseline > HEAP_GROWTH_LIMIT) {
+        throw new Finding(`live heap grew from ${heapBaseline} to ${heap} bytes over the sessions`);
+      }
     },
     mutate(input, ctx) {
       if (input.length === 0 || ctx.rng.oneIn(16))
