@@ -24,6 +24,8 @@ export interface ServerAppOptions {
   announce: LineSink;
   /** Where `--trace` lines go (stderr); undefined: no tracing. */
   trace: LineSink | undefined;
+  /** Every endpoint refuses DMA_MAP fds not sealed against shrinking (`--require-sealed-dma-fds`). */
+  requireSealedDmaFds?: boolean;
   /** Relative socket paths given on the monitor resolve against it. */
   cwd: string;
   version: string;
@@ -129,6 +131,7 @@ export class ServerApp implements MonitorBackend {
         socketPath: plan.socketPath,
         tree: this.tree,
         logger,
+        requireSealedDmaFds: this.#opts.requireSealedDmaFds === true,
         ...(onTrace === undefined ? {} : { onTrace }),
       });
     } catch (e) {

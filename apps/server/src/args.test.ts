@@ -118,6 +118,7 @@ describe('parseCommandLine', () => {
       '-qmp',
       'unix:/tmp/q.sock,server,wait=off',
       '--trace',
+      '--require-sealed-dma-fds',
       '--runtime-dir',
       '/tmp/rt',
       '--config',
@@ -125,6 +126,8 @@ describe('parseCommandLine', () => {
     ]);
     expect(cmd.config.monitors.map((m) => m.path)).toEqual(['/tmp/m.sock', '/tmp/q.sock']);
     expect(cmd.config.trace).toBe(true);
+    expect(cmd.config.requireSealedDmaFds).toBe(true);
+    expect(run([]).config.requireSealedDmaFds).toBeUndefined();
     expect(cmd.config.runtimeDir).toBe('/tmp/rt');
     expect(cmd.configFile).toBe('c.json');
   });
@@ -158,6 +161,7 @@ describe('parseCommandLine', () => {
     [['edu'], /unexpected argument 'edu'/, undefined],
     [['-device'], /-device needs a value/, '-device'],
     [['--trace=yes'], /-trace takes no value/, '-trace'],
+    [['--require-sealed-dma-fds=1'], /-require-sealed-dma-fds takes no value/, '-require-sealed-dma-fds'],
     [['--log-level', 'loud'], /expected one of error, warn, info, debug, got "loud"/, '-log-level'],
     [['--config', 'a', '--config', 'b'], /-config given twice/, '-config'],
     [['--config='], /needs a file name/, '-config'],

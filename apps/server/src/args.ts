@@ -61,6 +61,10 @@ export const FLAGS: readonly FlagDef[] = [
   { name: 'qmp', value: 'unix:PATH[,server][,wait=off]', help: 'same as -monitor, in QEMU -qmp syntax' },
   { name: 'trace', help: 'print every vfio-user message, decoded, on stderr' },
   {
+    name: 'require-sealed-dma-fds',
+    help: 'refuse DMA_MAP memory not sealed against shrinking (F_SEAL_SHRINK) with EPERM',
+  },
+  {
     name: 'log-level',
     value: LOG_LEVELS.join('|'),
     help: 'least severe messages logged on stderr (default info)',
@@ -171,6 +175,9 @@ export function parseCommandLine(argv: readonly string[], cwd = '.'): CommandLin
         break;
       case 'trace':
         config.trace = true;
+        break;
+      case 'require-sealed-dma-fds':
+        config.requireSealedDmaFds = true;
         break;
       case 'log-level':
         config.logLevel = parseLogLevel(value as string, (msg) => usage(`${flag}: ${msg}`, flag));

@@ -45,6 +45,7 @@ describe('parseConfigFile', () => {
       devices: [{ driver: 'edu', id: 'edu0', bus: 's0', dma_mask: '0xffffffff' }],
       monitors: ['qmp.sock', { path: '/run/q2.sock' }],
       trace: true,
+      requireSealedDmaFds: true,
       logLevel: 'debug',
       runtimeDir: 'run',
     });
@@ -53,7 +54,12 @@ describe('parseConfigFile', () => {
       { driver: 'edu', id: 'edu0', bus: 's0', props: { dma_mask: '0xffffffff' }, source: '$.devices[0]' },
     ]);
     expect(config.monitors.map((m) => m.path)).toEqual(['/etc/vfu/qmp.sock', '/run/q2.sock']);
-    expect(config).toMatchObject({ trace: true, logLevel: 'debug', runtimeDir: '/etc/vfu/run' });
+    expect(config).toMatchObject({
+      trace: true,
+      requireSealedDmaFds: true,
+      logLevel: 'debug',
+      runtimeDir: '/etc/vfu/run',
+    });
   });
 
   it('resolves the shorthand socket against the file directory and keeps JSON property values', () => {
@@ -92,6 +98,7 @@ describe('parseConfigFile', () => {
     ['{"monitors": [{"path": "/a", "x": 1}]}', '$.monitors[0].x', /unknown key/],
     ['{"monitors": [{"path": 1}]}', '$.monitors[0].path', /expected a non-empty string/],
     ['{"trace": "yes"}', '$.trace', /expected true or false/],
+    ['{"requireSealedDmaFds": 1}', '$.requireSealedDmaFds', /expected true or false/],
     ['{"logLevel": "verbose"}', '$.logLevel', /expected one of error, warn, info, debug/],
     ['{"runtimeDir": 3}', '$.runtimeDir', /expected a non-empty string/],
   ])('rejects %s at %s', (text, path, message) => {

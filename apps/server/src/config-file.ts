@@ -10,6 +10,7 @@
  *   "devices": [{ "driver": "edu", "id": "edu0", "bus": "s0", "dma_mask": "0xffffffff" }],
  *   "monitors": ["qmp.sock"],
  *   "trace": false,
+ *   "requireSealedDmaFds": false,
  *   "logLevel": "info"
  * }
  * ```
@@ -29,6 +30,7 @@ export const CONFIG_KEYS = [
   'devices',
   'monitors',
   'trace',
+  'requireSealedDmaFds',
   'logLevel',
   'runtimeDir',
 ] as const;
@@ -82,6 +84,12 @@ export function parseConfigFile(text: string, fileName: string, baseDir: string)
   if (root.trace !== undefined) {
     if (typeof root.trace !== 'boolean') fail('$.trace', `expected true or false, got ${kind(root.trace)}`);
     config.trace = root.trace;
+  }
+  if (root.requireSealedDmaFds !== undefined) {
+    if (typeof root.requireSealedDmaFds !== 'boolean') {
+      fail('$.requireSealedDmaFds', `expected true or false, got ${kind(root.requireSealedDmaFds)}`);
+    }
+    config.requireSealedDmaFds = root.requireSealedDmaFds;
   }
   if (root.logLevel !== undefined) {
     config.logLevel = parseLogLevel(root.logLevel, (msg) => fail('$.logLevel', msg));

@@ -54,6 +54,8 @@ export interface ServerConfig {
   devices: DeviceSpec[];
   monitors: MonitorSpec[];
   trace: boolean | undefined;
+  /** Refuse DMA_MAP fds not sealed against shrinking (F_SEAL_SHRINK); default off. */
+  requireSealedDmaFds: boolean | undefined;
   logLevel: LogLevel | undefined;
   /** Where the embedded default set puts its sockets. */
   runtimeDir: string | undefined;
@@ -77,6 +79,7 @@ export function emptyConfig(): ServerConfig {
     devices: [],
     monitors: [],
     trace: undefined,
+    requireSealedDmaFds: undefined,
     logLevel: undefined,
     runtimeDir: undefined,
   };
@@ -90,6 +93,7 @@ export function mergeConfig(base: ServerConfig, extra: ServerConfig): ServerConf
     devices: [...base.devices, ...extra.devices],
     monitors: [...base.monitors, ...extra.monitors],
     trace: extra.trace ?? base.trace,
+    requireSealedDmaFds: extra.requireSealedDmaFds ?? base.requireSealedDmaFds,
     logLevel: extra.logLevel ?? base.logLevel,
     runtimeDir: extra.runtimeDir ?? base.runtimeDir,
   };

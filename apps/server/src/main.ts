@@ -119,7 +119,14 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
     const plan = planServer(config, { registry, cwd: io.cwd });
     return await serve(
       plan,
-      { registry, logger, io, trace: config.trace === true, version },
+      {
+        registry,
+        logger,
+        io,
+        trace: config.trace === true,
+        requireSealedDmaFds: config.requireSealedDmaFds === true,
+        version,
+      },
       removeRuntimeDir,
     );
   } catch (e) {
@@ -130,7 +137,14 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
 
 async function serve(
   plan: ReturnType<typeof planServer>,
-  ctx: { registry: DeviceTypeRegistry; logger: AppLogger; io: MainIo; trace: boolean; version: string },
+  ctx: {
+    registry: DeviceTypeRegistry;
+    logger: AppLogger;
+    io: MainIo;
+    trace: boolean;
+    requireSealedDmaFds: boolean;
+    version: string;
+  },
   cleanup: () => void,
 ): Promise<number> {
   const { logger, io } = ctx;
@@ -144,6 +158,7 @@ async function serve(
     logger,
     announce: io.stdout,
     trace: ctx.trace ? io.stderr : undefined,
+    requireSealedDmaFds: ctx.requireSealedDmaFds,
     cwd: io.cwd,
     version: ctx.version,
     // Let the reply to `quit` go out before the monitors close.

@@ -7,6 +7,7 @@ import { ADDRESS_LIMIT, checkAddress, fastAddress } from './address';
 import type { AddressSpace } from './address-space';
 import { MemoryError } from './errors';
 import { KIND_ASYNC, KIND_IOMMU, KIND_RAM } from './flat-view';
+import type { MemoryRegion } from './memory-region';
 import { memoryAccessSize } from './mmio-dispatch';
 import type { AccessFaultReason, FlatRange, IommuTlbEntry, MemTxResult } from './types';
 
@@ -49,27 +50,58 @@ export function accessBytes(
   buf: Uint8Array,
   isWrite: boolean,
 ): MemTxResult {
+  const done = ramBytes(as, address, buf, isWrite);
+  if (done !== undefined) return done;
+  checkAccess(as, address, buf, isWrite ? 'data' : 'dest');
+  return rw(as, address, buf, isWrite, 0, false);
+}
+
+/**
+ * `AddressSpace.readRam`/`writeRam`, the fast path alone: the access copied when it lies inside one
+ * RAM range below 2^53 (writable, for a write), else `undefined` with nothing done.
+ */
+export function ramBytes(
+  as: AddressSpace,
+  address: bigint,
+  buf: Uint8Array,
+  isWrite: boolean,
+): MemTxResult | undefined {
   const fv = as.flatView;
   // Anything but a non-empty Uint8Array goes to the checks.
   const n = buf instanceof Uint8Array ? buf.length : 0;
   const a = fastAddress(address);
   const i = fv._fastIndex(a, n, isWrite);
-  if (i >= 0 && n > 0 && fv._kinds[i] === KIND_RAM) {
-    const bytes = fv._bytes[i]!;
-    const off = fv._regionOffset(i, a);
-    if (isWrite) {
-      if (n <= 16) for (let k = 0; k < n; k++) bytes[off + k] = buf[k]!;
-      else bytes.set(buf, off);
-      fv._regions[i]!._dirty?.mark(off, n);
-    } else if (n <= 16) {
-      for (let k = 0; k < n; k++) buf[k] = bytes[off + k]!;
-    } else {
-      buf.set(bytes.subarray(off, off + n));
-    }
-    return 'ok';
+  if (i < 0 || n === 0 || fv._kinds[i] !== KIND_RAM) return undefined;
+  const bytes = fv._bytes[i]!;
+  const off = fv._regionOffset(i, a);
+  if (isWrite) {
+    if (n <= 16) for (let k = 0; k < n; k++) bytes[off + k] = buf[k]!;
+    else bytes.set(buf, off);
+    fv._regions[i]!._dirty?.mark(off, n);
+  } else if (n <= 16) {
+    for (let k = 0; k < n; k++) buf[k] = bytes[off + k]!;
+  } else {
+    buf.set(bytes.subarray(off, off + n));
   }
-  checkAccess(as, address, buf, isWrite ? 'data' : 'dest');
-  return rw(as, address, buf, isWrite, 0, false);
+  const lost = fv._lost[i];
+  if (lost !== undefined && lost[0] !== 0) return lostBacking(as, fv._regions[i]!, address, n, isWrite);
+  return 'ok';
+}
+
+/**
+ * After an access to RAM whose backing can vanish: `access-error` (reported, reason
+ * `backing-lost`) when its `backingLost` cell is set, the access that met the loss included.
+ */
+export function lostBacking(
+  as: AddressSpace,
+  region: MemoryRegion,
+  address: bigint,
+  size: number,
+  isWrite: boolean,
+): 'access-error' | undefined {
+  const lost = region._lost;
+  if (lost === undefined || lost[0] === 0) return undefined;
+  return as._fault(address, size, isWrite, region, 'backing-lost', undefined);
 }
 
 /**
@@ -161,7 +193,7 @@ function localPart(
     } else {
       chunk.set(bytes);
     }
-    return 'ok';
+    return lostBacking(as, region, addr, n, isWrite) ?? 'ok';
   }
   // MMIO: naturally aligned pieces no larger than valid.max (QEMU's memory_access_size).
   const ops = region._ops!;

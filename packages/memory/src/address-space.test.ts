@@ -230,3 +230,69 @@ describe('isolation', () => {
     expect(b.readU8(0x8000_0000n)).toBe(0xbb);
   });
 });
+
+describe('RAM whose backing was lost (backingLost)', () => {
+  function lostSetup() {
+    const ctx = new MemoryContext();
+    const root = MemoryRegion.container('root', 0x10000n);
+    const cell = new Int32Array(1);
+    const backing = new Uint8Array(0x2000).fill(7);
+    const ram = MemoryRegion.ram('client', 0x2000n, { backing, backingLost: cell });
+    root.addSubregion(0x1000n, ram);
+    const as = ctx.createAddressSpace('as', root);
+    const faults: string[] = [];
+    as.onAccessFault((f) =>
+      faults.push(`${f.reason} ${f.isWrite ? 'w' : 'r'} ${f.address.toString(16)}+${f.size}`),
+    );
+    return { as, cell, ram, faults };
+  }
+
+  it('accesses succeed until the cell is set, then every kind of access fails with backing-lost', async () => {
+    const { as, cell, ram, faults } = lostSetup();
+    const buf = new Uint8Array(32);
+    expect(as.read(0x1000n, buf)).toBe('ok');
+    expect(as.readU32(0x1000n)).toBe(0x07070707);
+    expect(ram.backingLost).toBe(false);
+    cell[0] = 1;
+    expect(ram.backingLost).toBe(true);
+    expect(as.read(0x1000n, buf)).toBe('access-error');
+    expect(as.readRam(0x1000n, buf)).toBe('access-error');
+    expect(as.write(0x1000n, buf)).toBe('access-error');
+    expect(as.writeRam(0x1004n, Uint8Array.of(1))).toBe('access-error');
+    // Spanning RAM and a hole: the RAM part fails as lost, the hole as unassigned.
+    expect(as.read(0x2ff0n, new Uint8Array(0x20))).toBe('access-error');
+    expect(await as.readAsync(0x1000n, buf)).toBe('access-error');
+    expect(as.readU32(0x1000n)).toBe(0);
+    expect(as.readU64(0x1000n)).toBe(0n);
+    as.writeU16(0x1000n, 1);
+    as.writeU64(0x1008n, 1n);
+    expect(faults).toEqual([
+      'backing-lost r 1000+32',
+      'backing-lost r 1000+32',
+      'backing-lost w 1000+32',
+      'backing-lost w 1004+1',
+      'backing-lost r 2ff0+16',
+      'backing-lost r 1000+32',
+      'backing-lost r 1000+4',
+      'backing-lost r 1000+8',
+      'backing-lost w 1000+2',
+      'backing-lost w 1008+8',
+    ]);
+  });
+
+  it('readRam/writeRam leave accesses outside one RAM range to the caller', () => {
+    const { as } = lostSetup();
+    expect(as.readRam(0x0n, new Uint8Array(4))).toBeUndefined();
+    expect(as.readRam(0x2ffen, new Uint8Array(4))).toBeUndefined();
+    expect(as.writeRam(0x5000n, new Uint8Array(4))).toBeUndefined();
+    const out = new Uint8Array(2);
+    expect(as.readRam(0x1ffen, out)).toBe('ok');
+    expect([...out]).toEqual([7, 7]);
+  });
+
+  it('backingLost must be an Int32Array', () => {
+    expect(() => MemoryRegion.ram('x', 0x1000n, { backingLost: [0] as unknown as Int32Array })).toThrow(
+      /backingLost must be an Int32Array/,
+    );
+  });
+});

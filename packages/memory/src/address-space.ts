@@ -1,4 +1,4 @@
-import { accessBytes, checkAccess, rw, translateRam } from './access';
+import { accessBytes, checkAccess, ramBytes, rw, translateRam } from './access';
 import { MemoryError } from './errors';
 import { FlatView, renderFlatView } from './flat-view';
 import type { MemoryContext } from './memory-context';
@@ -208,6 +208,20 @@ export class AddressSpace implements RegionObserver {
   /** Writes `data` at `address`; see `read`. */
   write(address: bigint, data: Uint8Array): MemTxResult {
     return accessBytes(this, address, data, true);
+  }
+
+  /**
+   * The fast path of `read` alone: when `[address, address + dest.length)` lies inside one RAM
+   * range (below 2^53), reads it and returns the result; otherwise does nothing and returns
+   * `undefined` (for callers that then take an asynchronous path, as PCI DMA does).
+   */
+  readRam(address: bigint, dest: Uint8Array): MemTxResult | undefined {
+    return ramBytes(this, address, dest, false);
+  }
+
+  /** The fast path of `write` alone; see `readRam`. Read-only RAM is not taken (`undefined`). */
+  writeRam(address: bigint, data: Uint8Array): MemTxResult | undefined {
+    return ramBytes(this, address, data, true);
   }
 
   /** Like `read`, for every kind of region including asynchronous ones and IOMMU targets. */

@@ -36,6 +36,8 @@ export class FlatView {
   readonly _views: (DataView | undefined)[];
   /** @internal RAM ranges: the region's bytes (whole capacity). */
   readonly _bytes: (Uint8Array | undefined)[];
+  /** @internal `backingLost` cell of each RAM range, if any. */
+  readonly _lost: (Int32Array | undefined)[];
   /** @internal */
   readonly _regions: MemoryRegion[];
 
@@ -50,6 +52,7 @@ export class FlatView {
     this._readonly = new Uint8Array(n);
     this._views = new Array(n);
     this._bytes = new Array(n);
+    this._lost = new Array(n);
     this._regions = new Array(n);
     for (let i = 0; i < n; i++) {
       const r = ranges[i]!;
@@ -68,6 +71,7 @@ export class FlatView {
       this._readonly[i] = r.readonly ? 1 : 0;
       this._views[i] = r.region._view;
       this._bytes[i] = r.region._bytes;
+      this._lost[i] = r.region._lost;
       this._regions[i] = r.region;
     }
   }

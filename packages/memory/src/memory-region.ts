@@ -28,6 +28,13 @@ export interface RamRegionOptions extends MemoryRegionOptions {
   readonly?: boolean;
   /** Largest size `setSize` may grow to (QEMU's resizeable RAM); default the initial size, or the backing's length. */
   maxSize?: bigint;
+  /**
+   * For a `backing` that can vanish (memory shared by another process, guarded by `@vfu/sys`): a
+   * cell its owner sets nonzero once the memory behind it was lost. Every AddressSpace access is
+   * checked after it is made, so the access that met the loss fails too, with `access-error`
+   * (reason `backing-lost`); views from `translateRam` are not checked.
+   */
+  backingLost?: Int32Array;
 }
 
 /** Options of `MemoryRegion.rom`. */
@@ -47,6 +54,7 @@ interface RegionInit {
   owner: unknown;
   readonly?: boolean;
   bytes?: Uint8Array;
+  lost?: Int32Array | undefined;
   ops?: ResolvedMmioOps;
   asyncOps?: AsyncMemoryRegionOps;
   iommuOps?: IommuOps;
@@ -97,6 +105,8 @@ export class MemoryRegion {
   readonly _iommuOps: IommuOps | undefined;
   /** @internal DataView over the whole RAM capacity, for the access fast path. */
   readonly _view: DataView | undefined;
+  /** @internal The `backingLost` cell of RAM, if given. */
+  readonly _lost: Int32Array | undefined;
   /** @internal Present while dirty logging is on. */
   _dirty: DirtyLog | undefined;
 
@@ -109,6 +119,7 @@ export class MemoryRegion {
     this.#bytes = init.bytes;
     this._view = init.bytes && new DataView(init.bytes.buffer, init.bytes.byteOffset, init.bytes.byteLength);
     this.#ramBuffer = init.bytes?.subarray(0, Number(init.size));
+    this._lost = init.lost;
     this._ops = init.ops;
     this._asyncOps = init.asyncOps;
     this._iommuOps = init.iommuOps;
@@ -178,7 +189,10 @@ export class MemoryRegion {
         });
       }
     }
-    return new MemoryRegion({ name, kind, size, owner: opts.owner, readonly, bytes });
+    if (opts.backingLost !== undefined && !(opts.backingLost instanceof Int32Array)) {
+      throw new MemoryError('invalid-argument', 'backingLost must be an Int32Array', { regionName: name });
+    }
+    return new MemoryRegion({ name, kind, size, owner: opts.owner, readonly, bytes, lost: opts.backingLost });
   }
 
   /**
@@ -297,6 +311,10 @@ export class MemoryRegion {
   /** Whether the region was added with `addSubregionOverlap`. */
   get mayOverlap(): boolean {
     return this.#mayOverlap;
+  }
+  /** RAM whose `backingLost` cell was set: its memory is gone and accesses to it fail. */
+  get backingLost(): boolean {
+    return this._lost !== undefined && this._lost[0] !== 0;
   }
   /** RAM/ROM only: the region's bytes, for zero-copy access. Writes made here bypass dirty logging (call `markDirty`). */
   get ramBuffer(): Uint8Array | undefined {

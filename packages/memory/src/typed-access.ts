@@ -3,7 +3,7 @@
  * `st*_le`): one access of its size. Values are numbers up to 4 bytes and bigints for 8.
  */
 
-import { checkAccess, rw } from './access';
+import { checkAccess, lostBacking, rw } from './access';
 import { fastAddress } from './address';
 import type { AddressSpace } from './address-space';
 import { MemoryError } from './errors';
@@ -21,7 +21,7 @@ export function readTyped(as: AddressSpace, address: bigint, size: AccessSize): 
   if (i >= 0) {
     const kind = fv._kinds[i]!;
     const off = fv._regionOffset(i, a);
-    if (kind === KIND_RAM) return load(fv._views[i]!, off, size);
+    if (kind === KIND_RAM) return ramLoad(as, fv._regions[i]!, fv._views[i]!, off, size, address);
     if (kind === KIND_IO) return mmioRead(as, fv._regions[i]!, off, size, address);
   }
   return readSlow(as, address, size);
@@ -43,6 +43,7 @@ export function writeTyped(
     if (kind === KIND_RAM) {
       store(fv._views[i]!, off, size, value);
       fv._regions[i]!._dirty?.mark(off, size);
+      lostBacking(as, fv._regions[i]!, address, size, true);
       return;
     }
     if (kind === KIND_IO) {
@@ -95,7 +96,7 @@ function readSlow(as: AddressSpace, address: bigint, size: AccessSize): number |
   if (r !== undefined && address + BigInt(size) <= r.start + r.size) {
     const off = Number(r.offsetInRegion + (address - r.start));
     if (fv._kinds[i] === KIND_IO) return mmioRead(as, r.region, off, size, address);
-    if (fv._kinds[i] === KIND_RAM) return load(r.region._view!, off, size);
+    if (fv._kinds[i] === KIND_RAM) return ramLoad(as, r.region, r.region._view!, off, size, address);
   }
   rw(as, address, buf, false, 0, false);
   return load(new DataView(buf.buffer), 0, size);
@@ -118,6 +119,20 @@ function writeSlow(as: AddressSpace, address: bigint, size: AccessSize, value: n
     return;
   }
   rw(as, address, buf, true, 0, false);
+}
+
+/** A RAM load; 0 (and a reported fault) when the region's backing was lost. */
+function ramLoad(
+  as: AddressSpace,
+  region: MemoryRegion,
+  view: DataView,
+  off: number,
+  size: AccessSize,
+  address: bigint,
+): number | bigint {
+  const v = load(view, off, size);
+  if (lostBacking(as, region, address, size, false) === undefined) return v;
+  return size === 8 ? 0n : 0;
 }
 
 function load(view: DataView, off: number, size: AccessSize): number | bigint {

@@ -168,7 +168,9 @@ export type AccessFaultReason =
   | 'async-region'
   | 'iommu-permission'
   | 'iommu-translate-failed'
-  | 'iommu-depth';
+  | 'iommu-depth'
+  /** RAM whose backing memory was lost during or before the access (client memory truncated under a mapping). */
+  | 'backing-lost';
 
 /** What `onAccessFault` hooks receive: an access that reached a region and was refused. */
 export interface AccessFault {

@@ -729,27 +729,20 @@ export abstract class PciDevice extends Device {
 
   /**
    * DMA read (QEMU `pci_dma_read`): synchronous copy when the range is RAM, else asynchronous
-   * (regions served by messages to the client). Unassigned or blocked ranges read as zeros.
+   * (regions served by messages to the client). Unassigned or blocked ranges read as zeros; RAM
+   * whose backing was lost (client memory truncated under its mapping) fails with `access-error`.
    */
   dmaRead(address: bigint, dest: Uint8Array): Promise<MemTxResult> {
     const as = this.busMasterAddressSpace;
-    const ram = dest.length === 0 ? undefined : as.translateRam(address, dest.length);
-    if (ram !== undefined && ram.length >= dest.length) {
-      dest.set(ram.subarray(0, dest.length));
-      return Promise.resolve('ok');
-    }
-    return as.readAsync(address, dest);
+    const done = as.readRam(address, dest);
+    return done !== undefined ? Promise.resolve(done) : as.readAsync(address, dest);
   }
 
   /** DMA write: synchronous when the range is RAM (dirty tracking applies), else asynchronous. */
   dmaWrite(address: bigint, data: Uint8Array): Promise<MemTxResult> {
     const as = this.busMasterAddressSpace;
-    const ram = data.length === 0 ? undefined : as.translateRam(address, data.length, true);
-    if (ram !== undefined && ram.length >= data.length) {
-      ram.set(data);
-      return Promise.resolve('ok');
-    }
-    return as.writeAsync(address, data);
+    const done = as.writeRam(address, data);
+    return done !== undefined ? Promise.resolve(done) : as.writeAsync(address, data);
   }
 
   /** Synchronous DMA read; ranges served asynchronously fail with `access-error`. */

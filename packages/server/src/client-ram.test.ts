@@ -28,6 +28,7 @@ function setup(flags: { canRead?: boolean; canWrite?: boolean; delta?: number } 
     canWrite: flags.canWrite ?? true,
     owner: undefined,
     refuse: (what) => new Error(`refused ${what}`),
+    lost: () => new Error('lost'),
   });
   memoryContext.transaction(() => root.addSubregion(0n, ram.region));
   return { ram, as, memory, size, delta };

@@ -31,6 +31,8 @@ export interface ClientRamInit {
   owner: unknown;
   /** Refusal of an access the map flags do not allow. */
   refuse: (what: 'read' | 'write') => Error;
+  /** Failure of an access that met memory the client took away (the mapping is poisoned). */
+  lost: () => Error;
 }
 
 export class ClientRam {
@@ -59,12 +61,20 @@ export class ClientRam {
           read: async () => {
             throw init.refuse('read');
           },
-          write: async (offset, data) => this.#store(Number(offset), data),
+          write: async (offset, data) => {
+            this.#store(Number(offset), data);
+            this.#checkLost();
+          },
         },
         { owner },
       );
     } else if (count === 1) {
-      const ram = MemoryRegion.ram(name, size, { backing: this.#view(0), readonly: !canWrite, owner });
+      const ram = MemoryRegion.ram(name, size, {
+        backing: this.#view(0),
+        readonly: !canWrite,
+        owner,
+        ...this.#lostCell(),
+      });
       this.#windows[0] = ram;
       this.region = ram;
     } else {
@@ -128,6 +138,16 @@ export class ClientRam {
     }
   }
 
+  /** The guard's poison word, so the memory core fails accesses made after the memory vanished. */
+  #lostCell(): { backingLost?: Int32Array } {
+    const cell = this.#init.memory.poisonFlag;
+    return cell === undefined ? {} : { backingLost: cell };
+  }
+
+  #checkLost(): void {
+    if (this.#init.memory.poisoned) throw this.#init.lost();
+  }
+
   #windowSize(k: number): bigint {
     const start = BigInt(k) * BigInt(DMA_WINDOW);
     const end = start + BigInt(DMA_WINDOW);
@@ -153,6 +173,7 @@ export class ClientRam {
       backing: this.#view(k),
       readonly: !canWrite,
       owner,
+      ...this.#lostCell(),
     });
     if (this.#loggingPageSize !== undefined) ram.setDirtyLogging(true, this.#loggingPageSize);
     const placeholder = this.#placeholders[k]!;

@@ -18,8 +18,10 @@
  * on it has settled; then the memory is unmapped and the fd closed. The number of mappings is
  * bounded by the negotiated `max_dma_maps` (ENOSPC beyond). Protection follows the map flags:
  * a write to a range without WRITE, or a read without READ, is refused (`access-error` to the
- * device, never a message to the client). An fd not sealed against shrinking can be refused: a
- * client truncating a mapped file would make the next access fault the whole process.
+ * device, never a message to the client). A client may truncate the file behind a mapping: the
+ * `@vfu/sys` SIGBUS guard absorbs the fault, the access fails (`access-error`, so edu's DMA fails
+ * and NVMe reports a Data Transfer Error), and `policy.poisoned` hears of it so the endpoint can
+ * drop the client. Fds not sealed against shrinking can also be refused outright.
  *
  * Logging. DMA_LOGGING_START turns on the memory core's dirty log of every fd-backed RAM mapping
  * (the device's writes through the DMA space mark pages); DMA_LOGGING_REPORT reads and clears it
@@ -53,6 +55,12 @@ export interface DmaFdPolicy {
   requireShrinkSeal?: boolean;
   /** Told once per client when an unsealed fd is mapped. */
   warn?: (message: string) => void;
+  /**
+   * Told (on the event loop) when the client took away memory behind a mapping: a truncated memfd
+   * or file, absorbed by the SIGBUS guard. Device accesses to it fail from then on; the client is
+   * broken. `range` names the mapping (IOVA+size).
+   */
+  poisoned?: (range: string) => void;
 }
 
 /** One live DMA mapping. */
@@ -162,7 +170,7 @@ export class DmaController {
         if (!this.#warnedUnsealed) {
           this.#warnedUnsealed = true;
           this.#policy.warn?.(
-            'client DMA memory is not sealed against shrinking: a client truncating it can crash this process',
+            'client DMA memory is not sealed against shrinking (F_SEAL_SHRINK): if the client truncates it, device DMA to it fails and the client is disconnected',
           );
         }
       }
@@ -176,6 +184,11 @@ export class DmaController {
         canWrite,
         owner: this,
         refuse: (what) => permission(range, what),
+        lost: () => lostMemory(range),
+      });
+      const mapped = memory;
+      mapped.onPoisoned(() => {
+        if (this.#maps.some((x) => x.memory === mapped)) this.#policy.poisoned?.(range);
       });
       region = ram.region;
     } else {
@@ -352,6 +365,16 @@ function mapFd(fd: OwnedFd, offset: bigint, size: bigint, range: string): Mapped
       },
     );
   }
+}
+
+function lostMemory(range: string): ServerError {
+  return new ServerError(
+    'dma-failed',
+    `DMA to mapping ${range} failed: the client truncated the memory behind it`,
+    {
+      errno: Errno.EFAULT,
+    },
+  );
 }
 
 function permission(range: string, what: 'read' | 'write'): ServerError {

@@ -21,6 +21,7 @@ import {
   StructSize,
   VFIO_PCI_NUM_IRQS,
   VFIO_PCI_NUM_REGIONS,
+  vfioPciRegionName,
 } from '@vfu/protocol';
 import type { FdLike } from '@vfu/sys';
 import type { ChannelMessage } from '@vfu/transport';
@@ -152,7 +153,9 @@ export const COMMAND_HANDLERS: { readonly [C in Command]: CommandHandler<C> } = 
     // A client that takes no fds (max_msg_fds 0) gets every region trapped: never an fd it refused.
     const canTakeFd = (session.negotiated?.maxSendFds ?? 1) > 0;
     const resolveFd = canTakeFd ? session.host.resolveRegionFd : undefined;
-    const { body, fds } = regionInfo(device, q.body.index, q.body.argsz, resolveFd);
+    const { body, fds, watch } = regionInfo(device, q.body.index, q.body.argsz, resolveFd);
+    if (watch !== undefined)
+      session.watchSharedMemory(watch, `region ${q.body.index} (${vfioPciRegionName(q.body.index)})`);
     return { body, fds };
   },
 

@@ -30,6 +30,13 @@ import { reject } from './errors';
 export interface RegionFdBacking {
   fd: FdLike;
   offset: bigint;
+  /**
+   * This process's own mapping of that memory (`@vfu/sys` MappedRegion, guarded by default). A
+   * client handed the fd could truncate the file under it; the guard absorbs the fault, and the
+   * endpoint then disconnects every client it handed this fd to. The RAM region itself should be
+   * made with `backingLost: mapping.poisonFlag` so that accesses fail from then on.
+   */
+  mapping?: { onPoisoned(listener: () => void): () => void };
 }
 
 /** Looks up the shared-memory backing of a RAM region, if it has one. */
@@ -60,7 +67,7 @@ export function regionInfo(
   index: number,
   argsz: number,
   resolveFd: RegionFdResolver | undefined,
-): { body: DeviceGetRegionInfoReply; fds: FdLike[] } {
+): { body: DeviceGetRegionInfoReply; fds: FdLike[]; watch?: NonNullable<RegionFdBacking['mapping']> } {
   const target = regionTarget(device, index);
   const base = { index, size: target.size, offset: 0n, capabilities: [] as RegionInfoCapability[] };
   if (target.kind === 'none') return { body: { ...base, argsz: StructSize.RegionInfo, flags: 0 }, fds: [] };
@@ -86,6 +93,7 @@ export function regionInfo(
   return {
     body: { ...base, argsz: needed, flags, offset: sparse.offset, capabilities: [cap] },
     fds: [sparse.fd],
+    ...(sparse.mapping === undefined ? {} : { watch: sparse.mapping }),
   };
 }
 
@@ -96,8 +104,15 @@ export function regionInfo(
 function sparseAreas(
   bar: PciBar,
   resolveFd: RegionFdResolver,
-): { fd: FdLike; offset: bigint; areas: { offset: bigint; size: bigint }[] } | undefined {
-  let chosen: { fd: FdLike; offset: bigint } | undefined;
+):
+  | {
+      fd: FdLike;
+      offset: bigint;
+      mapping?: RegionFdBacking['mapping'];
+      areas: { offset: bigint; size: bigint }[];
+    }
+  | undefined {
+  let chosen: { fd: FdLike; offset: bigint; mapping?: RegionFdBacking['mapping'] } | undefined;
   const areas: { offset: bigint; size: bigint }[] = [];
   for (const a of bar.mmapAreas()) {
     const backing = resolveFd(a.region);
@@ -106,8 +121,10 @@ function sparseAreas(
     // Region offset such that region offset + area offset = the area's file offset.
     const base = fileOffset - a.offset;
     if (base < 0n) continue;
-    if (chosen === undefined) chosen = { fd: backing.fd, offset: base };
-    else if (chosen.fd !== backing.fd || chosen.offset !== base) continue;
+    if (chosen === undefined) {
+      chosen = { fd: backing.fd, offset: base };
+      if (backing.mapping !== undefined) chosen.mapping = backing.mapping;
+    } else if (chosen.fd !== backing.fd || chosen.offset !== base) continue;
     areas.push({ offset: a.offset, size: a.size });
   }
   return chosen === undefined ? undefined : { ...chosen, areas };

@@ -62,6 +62,8 @@ export class Session implements CommandContext {
   #dma: DmaController | undefined;
   #ended = false;
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Shared memory handed to this client, with the unsubscribe of its poison listener. */
+  readonly #watched = new Map<object, () => void>();
   /** Resolves when the session's teardown is complete. */
   readonly ended: Promise<void>;
   #resolveEnded!: () => void;
@@ -138,7 +140,31 @@ export class Session implements CommandContext {
     this.#dma = new DmaController(this.host.bus, this.#messenger(n), n.maxDmaMaps, {
       requireShrinkSeal: this.host.requireSealedDmaFds,
       warn: (message) => this.host.logger.warn(message, { endpoint: this.host.id }),
+      poisoned: (range) => {
+        this.host.logger.error(
+          `client truncated the memory behind DMA region ${range}: device DMA to it failed; disconnecting the client`,
+          { endpoint: this.host.id },
+        );
+        this.disconnect();
+      },
     });
+  }
+
+  /**
+   * Drops this client if the shared memory behind `what` (a BAR handed out as sparse mmap areas)
+   * is truncated: the client held its fd, so the client did it.
+   */
+  watchSharedMemory(mapping: { onPoisoned(listener: () => void): () => void }, what: string): void {
+    if (this.#watched.has(mapping)) return;
+    this.#watched.set(
+      mapping,
+      mapping.onPoisoned(() => {
+        this.host.logger.error(`client truncated the shared memory of ${what}: disconnecting the client`, {
+          endpoint: this.host.id,
+        });
+        this.disconnect();
+      }),
+    );
   }
 
   /** Logs a guest mistake (an access to a hole in a BAR...): a debug line, never an error reply. */
@@ -296,6 +322,8 @@ export class Session implements CommandContext {
     this.#ended = true;
     clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = undefined;
+    for (const stop of this.#watched.values()) stop();
+    this.#watched.clear();
     try {
       await this.#dma?.unmapAll();
     } catch (e) {

@@ -8,6 +8,8 @@
 
 #include <napi.h>
 
+#include "guard.h"
+
 #ifdef __linux__
 
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -368,6 +371,19 @@ Napi::Value PageSize(const Napi::CallbackInfo& info) {
 
 // ---- mmap ------------------------------------------------------------------------------------
 
+struct MappingState;
+
+// Per-instance state of the addon (one per Node environment: the main thread and each worker), as
+// Node-API instance data. It owns the loop handle through which the SIGBUS guard wakes this
+// environment, and the guarded mappings whose owners must hear of a poisoned mapping.
+struct Instance {
+  napi_env env = nullptr;
+  uv_async_t* async = nullptr;
+  bool closing = false;
+  std::vector<std::weak_ptr<MappingState>> guarded;
+};
+using InstanceRef = std::shared_ptr<Instance>;
+
 // One native mapping. JavaScript sees it through windows: external ArrayBuffers over sub-ranges, so
 // a mapping larger than the largest ArrayBuffer (4 GiB on Node 20) is still reachable. The handle and
 // every window each hold a reference; the mapping is unmapped by an explicit munmap or when the last
@@ -376,25 +392,111 @@ struct MappingState {
   void* addr = nullptr;
   size_t length = 0;
   bool live = false;
+  // Guarded mappings: the registry slot, the instance to notify and the owner's callback (held
+  // weakly: the JavaScript owner keeps it alive, and a strong reference would keep the owner alive
+  // through its own handle).
+  int slot = -1;
+  InstanceRef instance;
+  napi_ref onPoisoned = nullptr;
+  bool reported = false;
 
   void Unmap() {
     if (live) {
+      // Out of the registry first: after munmap the range may be reused by anything.
+      if (slot >= 0) vfu_guard::Unregister(slot);
+      slot = -1;
       munmap(addr, length);
       live = false;
     }
   }
-  ~MappingState() { Unmap(); }
+  ~MappingState() {
+    Unmap();
+    if (onPoisoned != nullptr && instance && !instance->closing) napi_delete_reference(instance->env, onPoisoned);
+  }
 };
 using MappingRef = std::shared_ptr<MappingState>;
 
 void FinalizeMappingRef(napi_env, void* data, void*) { delete static_cast<MappingRef*>(data); }
+
+// Runs on the instance's loop after the SIGBUS handler absorbed a fault: tells the owner of each
+// newly poisoned mapping, once.
+void OnPoisonAsync(uv_async_t* handle) {
+  auto* instance = static_cast<Instance*>(handle->data);
+  if (instance == nullptr || instance->closing) return;
+  Napi::Env env(instance->env);
+  Napi::HandleScope scope(env);
+  std::vector<MappingRef> poisoned;
+  auto& list = instance->guarded;
+  list.erase(std::remove_if(list.begin(), list.end(), [](const std::weak_ptr<MappingState>& w) { return w.expired(); }),
+             list.end());
+  for (auto& w : list) {
+    MappingRef m = w.lock();
+    if (m && m->slot >= 0 && !m->reported && *vfu_guard::PoisonWord(m->slot) != 0) poisoned.push_back(m);
+  }
+  for (auto& m : poisoned) {
+    m->reported = true;
+    napi_value fn = nullptr;
+    if (m->onPoisoned == nullptr || napi_get_reference_value(instance->env, m->onPoisoned, &fn) != napi_ok ||
+        fn == nullptr) {
+      continue;
+    }
+    try {
+      Napi::Function(env, fn).MakeCallback(env.Global(), {});
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+}
+
+void FinalizeInstance(napi_env, void* data, void*) {
+  auto* ref = static_cast<InstanceRef*>(data);
+  Instance* instance = ref->get();
+  instance->closing = true;
+  if (instance->async != nullptr) {
+    vfu_guard::ForgetNotify(instance->async);
+    instance->async->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(instance->async),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_async_t*>(h); });
+    instance->async = nullptr;
+  }
+  delete ref;
+}
+
+InstanceRef GetInstance(napi_env env) {
+  void* data = nullptr;
+  if (napi_get_instance_data(env, &data) != napi_ok || data == nullptr) return nullptr;
+  return *static_cast<InstanceRef*>(data);
+}
+
+// Makes the instance's loop handle and the process's SIGBUS handler, once each. 0 or -errno.
+int PrepareGuard(Instance* instance) {
+  int rc = vfu_guard::Install();
+  if (rc < 0) return rc;
+  if (instance->async != nullptr) return 0;
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(instance->env, &loop) != napi_ok || loop == nullptr) return -EINVAL;
+  auto* async = new uv_async_t;
+  rc = uv_async_init(loop, async, OnPoisonAsync);
+  if (rc < 0) {
+    delete async;
+    return rc;
+  }
+  async->data = instance;
+  // A guard must not keep the process alive.
+  uv_unref(reinterpret_cast<uv_handle_t*>(async));
+  instance->async = async;
+  return 0;
+}
 
 MappingState* ArgMapping(const Napi::CallbackInfo& info, size_t i) {
   if (!info[i].IsExternal()) throw Napi::TypeError::New(info.Env(), "bad mapping handle");
   return info[i].As<Napi::External<MappingRef>>().Data()->get();
 }
 
-// mmap(fd, offset, length, shared: bool) -> handle | -errno
+// mmap(fd, offset, length, shared: bool, onPoisoned?: function) -> handle | -errno
+// With onPoisoned the mapping is guarded (see guard.cc): a SIGBUS inside it is absorbed, its poison
+// word (poisonWord) becomes 1, and onPoisoned is called on the loop. -ENOSPC when the guard's
+// registry is full.
 // shared: MAP_SHARED read-write. Otherwise MAP_PRIVATE read-write (copy-on-write), so a JavaScript
 // store into a mapping of a read-only fd lands in a private page instead of faulting.
 //
@@ -419,6 +521,21 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   state->addr = addr;
   state->length = static_cast<size_t>(length);
   state->live = true;
+  if (info[4].IsFunction()) {
+    InstanceRef instance = GetInstance(env);
+    if (!instance) return Napi::Number::New(env, -EINVAL);
+    int rc = PrepareGuard(instance.get());
+    if (rc < 0) return Napi::Number::New(env, rc);
+    int slot = vfu_guard::Register(addr, state->length, instance->async);
+    if (slot < 0) return Napi::Number::New(env, slot);
+    state->slot = slot;
+    state->instance = instance;
+    if (napi_create_reference(env, info[4], 0, &state->onPoisoned) != napi_ok) {
+      state->onPoisoned = nullptr;
+      return Napi::Number::New(env, -ENOMEM);
+    }
+    instance->guarded.push_back(state);
+  }
 
   auto* ref = new MappingRef(state);
   napi_value handle;
@@ -459,6 +576,25 @@ Napi::Value MapWindow(const Napi::CallbackInfo& info) {
     return Napi::Number::New(env, -ENOMEM);
   }
   return Napi::Value(env, buffer);
+}
+
+// poisonWord(handle) -> ArrayBuffer of 4 bytes over the mapping's poison word (an int32: 0, or 1
+// once a fault was absorbed), or undefined for an unguarded mapping. The word outlives the mapping.
+Napi::Value PoisonWord(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MappingState* s = ArgMapping(info, 0);
+  if (s->slot < 0) return env.Undefined();
+  napi_value buffer;
+  if (napi_create_external_arraybuffer(env, vfu_guard::PoisonWord(s->slot), sizeof(int32_t), nullptr, nullptr,
+                                       &buffer) != napi_ok) {
+    return Napi::Number::New(env, -ENOMEM);
+  }
+  return Napi::Value(env, buffer);
+}
+
+// guardFaults() -> SIGBUS faults absorbed by the guard since the process started.
+Napi::Value GuardFaults(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(vfu_guard::FaultsAbsorbed()));
 }
 
 // munmap(handle, buffers: ArrayBuffer[]) -> 0. Detaches every window first so no view can reach
@@ -587,6 +723,12 @@ class Poll : public Napi::ObjectWrap<Poll> {
 };
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* instance = new InstanceRef(std::make_shared<Instance>());
+  (*instance)->env = env;
+  if (napi_set_instance_data(env, instance, FinalizeInstance, nullptr) != napi_ok) {
+    delete instance;
+    throw Napi::Error::New(env, "cannot set the addon's instance data");
+  }
   exports.Set("platform", Napi::String::New(env, "linux"));
   exports.Set("CONTROL_TRUNCATED", Napi::Number::New(env, kControlTruncated));
   exports.Set("SCM_MAX_FD", Napi::Number::New(env, kScmMaxFd));
@@ -617,6 +759,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mmap", Napi::Function::New(env, Mmap));
   exports.Set("mapWindow", Napi::Function::New(env, MapWindow));
   exports.Set("munmap", Napi::Function::New(env, Munmap));
+  exports.Set("poisonWord", Napi::Function::New(env, PoisonWord));
+  exports.Set("guardFaults", Napi::Function::New(env, GuardFaults));
   exports.Set("Poll", Poll::Init(env));
   return exports;
 }

@@ -30,7 +30,15 @@ export interface NativeBinding {
   eventfdWrite(fd: number, value: bigint): number;
   strerror(errno: number): string;
   pageSize(): number;
-  mmap(fd: number, offset: number, length: number, shared: boolean): NativeMappingHandle | number;
+  mmap(
+    fd: number,
+    offset: number,
+    length: number,
+    shared: boolean,
+    onPoisoned?: () => void,
+  ): NativeMappingHandle | number;
+  poisonWord(handle: NativeMappingHandle): ArrayBuffer | undefined | number;
+  guardFaults(): number;
   mapWindow(handle: NativeMappingHandle, offset: number, length: number): ArrayBuffer | number;
   munmap(handle: NativeMappingHandle, buffers: readonly ArrayBuffer[]): number;
   Poll: new (fd: number, callback: (this: NativePoll, status: number, events: number) => void) => NativePoll;

@@ -20,6 +20,12 @@ export interface MapOptions {
   /** Bytes to map (default: from `offset` to the end of the file). */
   length?: number;
   mode?: MapMode;
+  /**
+   * Guard the mapping against SIGBUS (default true): if the file shrinks under it, an access to
+   * the lost pages completes on zero pages instead of killing the process, and the region becomes
+   * `poisoned`. Costs one registry slot; accesses themselves cost nothing extra.
+   */
+  guard?: boolean;
 }
 
 /**
@@ -36,8 +42,13 @@ export interface MapOptions {
  * mapping valid.
  *
  * SIGBUS: mapping checks that the range lies inside the file, but a peer holding the same fd can
- * still shrink the file afterwards, and touching a page past the new end kills the process with
- * SIGBUS. Only a `Seal.SHRINK` seal rules that out; `shrinkSealed` says whether it was present.
+ * still shrink the file afterwards, and touching a page past the new end raises SIGBUS. A guarded
+ * mapping (the default) absorbs it: the addon's SIGBUS handler maps zero pages over the whole
+ * mapping so the access completes, and the region becomes `poisoned` (its `poisonFlag` cell turns
+ * nonzero at once; `onPoisoned` listeners run on the next loop turn). Its contents are then
+ * meaningless: treat the peer as broken. SIGBUS outside guarded mappings still crashes as before.
+ * The handler is process-wide (one per process, installed on the first guarded mapping and
+ * chaining to the previous one); everything else is per addon instance, so workers work too.
  */
 export class MappedRegion {
   /** Largest ArrayBuffer (so largest window) this Node can hand out. */
@@ -56,6 +67,11 @@ export class MappedRegion {
   /** Windows handed out by `bytes` on a mapping larger than `MAX_VIEW`, detached by `unmap`. */
   readonly #windows: ArrayBuffer[] = [];
   readonly #handle: NativeMappingHandle;
+  /** The native poison word (an int32), when guarded. */
+  readonly #poison: Int32Array | undefined;
+  readonly #listeners = new Set<() => void>();
+  /** Held here so the native side can hold it weakly (see the addon's MappingState). */
+  readonly #notify: (() => void) | undefined;
 
   private constructor(
     handle: NativeMappingHandle,
@@ -63,8 +79,12 @@ export class MappedRegion {
     length: number,
     shared: boolean,
     shrinkSealed: boolean,
+    notify: (() => void) | undefined,
   ) {
     this.#handle = handle;
+    this.#notify = notify;
+    const word = native().poisonWord(handle);
+    this.#poison = word instanceof ArrayBuffer ? new Int32Array(word) : undefined;
     this.offset = offset;
     this.length = length;
     this.shared = shared;
@@ -101,9 +121,23 @@ export class MappedRegion {
     const shared = mode === 'shared' || (mode === 'auto' && fd.access() === 'readwrite');
     const seals = n.getSeals(raw);
     const shrinkSealed = seals >= 0 && (seals & Seal.SHRINK) !== 0;
-    const result = n.mmap(raw, offset, length, shared);
+    // The callback reaches the region through a box filled below: the native side holds the
+    // callback weakly, the region holds it strongly.
+    const box: { region?: MappedRegion } = {};
+    const notify =
+      options.guard === false
+        ? undefined
+        : () => {
+            if (box.region !== undefined) box.region.#firePoisoned();
+          };
+    const result = n.mmap(raw, offset, length, shared, notify);
     if (typeof result === 'number') {
       // The file may have shrunk between our fstat and the native one.
+      if (result === -28) {
+        throw new SysError('OUT_OF_RANGE', 'too many guarded mappings (the SIGBUS guard registry is full)', {
+          fd: raw,
+        });
+      }
       if (result === -34) {
         throw new SysError('OUT_OF_RANGE', 'file shrank below the requested range while mapping', {
           fd: raw,
@@ -112,7 +146,46 @@ export class MappedRegion {
       check(result, 'mmap', { fd: raw });
       throw new Error('unreachable');
     }
-    return new MappedRegion(result, offset, length, shared, shrinkSealed);
+    const region = new MappedRegion(result, offset, length, shared, shrinkSealed, notify);
+    box.region = region;
+    return region;
+  }
+
+  /** True when the mapping is guarded against SIGBUS (see the class notes). */
+  get guarded(): boolean {
+    return this.#poison !== undefined;
+  }
+
+  /**
+   * True once the guard absorbed a fault in this mapping (its file shrank under it): the memory
+   * now reads as zeros and no longer reaches the file. Cheap: one load.
+   */
+  get poisoned(): boolean {
+    return this.#poison !== undefined && this.#poison[0] !== 0;
+  }
+
+  /**
+   * The poison word itself (nonzero once poisoned), for checking after each access without a call:
+   * `@vfu/memory` RAM regions take it as `backingLost`. Undefined when not guarded.
+   */
+  get poisonFlag(): Int32Array | undefined {
+    return this.#poison;
+  }
+
+  /** Calls `listener` once, on the event loop, when the mapping becomes poisoned. Returns an unsubscribe. */
+  onPoisoned(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Total SIGBUS faults absorbed by the guard in this process. */
+  static guardFaults(): number {
+    return native().guardFaults();
+  }
+
+  #firePoisoned(): void {
+    void this.#notify;
+    for (const l of [...this.#listeners]) l();
   }
 
   /** False after `unmap()`. */

@@ -48,9 +48,12 @@ export class TestDevice extends PciDevice {
   readonly #ramBacking: Uint8Array | undefined;
   ram: MemoryRegion | undefined;
 
-  constructor(init: PciDeviceInit, ramBacking: Uint8Array | undefined) {
+  readonly #ramLost: Int32Array | undefined;
+
+  constructor(init: PciDeviceInit, ramBacking: Uint8Array | undefined, ramLost?: Int32Array) {
     super(init, { vendorId: 0x1af4, deviceId: 0x10f0, classCode: 0xff0000, revision: 2, interruptPin: 1 });
     this.#ramBacking = ramBacking;
+    this.#ramLost = ramLost;
   }
 
   protected override realizePci(): void {
@@ -69,7 +72,10 @@ export class TestDevice extends PciDevice {
       },
     });
     this.registerBar(1, { kind: 'io', region: io });
-    this.ram = MemoryRegion.ram('test-ram', 0x2000n, this.#ramBacking ? { backing: this.#ramBacking } : {});
+    this.ram = MemoryRegion.ram('test-ram', 0x2000n, {
+      ...(this.#ramBacking ? { backing: this.#ramBacking } : {}),
+      ...(this.#ramLost ? { backingLost: this.#ramLost } : {}),
+    });
     this.registerBar(2, { kind: 'mem64', region: this.ram });
     this.msixInitExclusiveBar(4, 4);
     this.msiInit({ vectors: 2, address64: true, perVectorMask: true });
@@ -166,17 +172,21 @@ export class TestDevice extends PciDevice {
 }
 
 /** The device class; `ramBacking` (e.g. a memfd mapping) backs BAR2 when given. */
-export function testDeviceClass(name = 'vfu-test', ramBacking?: Uint8Array): DeviceClass {
+export function testDeviceClass(
+  name = 'vfu-test',
+  ramBacking?: Uint8Array,
+  ramLost?: Int32Array,
+): DeviceClass {
   return definePciDeviceClass({
     name,
     description: 'server test device',
-    create: (init) => new TestDevice(init, ramBacking),
+    create: (init) => new TestDevice(init, ramBacking, ramLost),
   }) as unknown as DeviceClass;
 }
 
 /** A DeviceTree whose registry knows the test device. */
-export function testTree(ramBacking?: Uint8Array): DeviceTree {
+export function testTree(ramBacking?: Uint8Array, ramLost?: Int32Array): DeviceTree {
   const registry = new DeviceTypeRegistry();
-  registry.register(testDeviceClass('vfu-test', ramBacking));
+  registry.register(testDeviceClass('vfu-test', ramBacking, ramLost));
   return new DeviceTree({ registry });
 }
