@@ -30,4 +30,6 @@ export interface CommandContext {
   closeAfterReply(): void;
   /** Logs a guest mistake (never an error reply). */
   guestError(message: string): void;
+  /** Drops the client if the shared memory behind `what`, which it was handed, is truncated. */
+  watchSharedMemory(mapping: { onPoisoned(listener: () => void): () => void }, what: string): void;
 }
