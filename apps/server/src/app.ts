@@ -4,6 +4,8 @@
  * queries, introspection, device properties). Every change is validated first, then applied; a failed
  * change is rolled back and leaves the other endpoints serving.
  */
+import { resolve } from 'node:path';
+import { BlockNodeRegistry, parseBlockdevOptions } from '@vfu/block';
 import { dumpFlatView, dumpMemoryTree } from '@vfu/memory';
 import { type Device, type DeviceTree, formatDevfn, PciDevice, type PciRootBus, regs } from '@vfu/pci';
 import { type TraceEvent, VfioUserServer } from '@vfu/server';
@@ -19,6 +21,8 @@ import { deviceFromOptions, endpointFromOptions } from './specs';
 /** Options of {@link ServerApp}. */
 export interface ServerAppOptions {
   tree: DeviceTree;
+  /** Block nodes for `drive=` (`-blockdev`, monitor `blockdev-add`); default: an empty registry. */
+  blockNodes?: BlockNodeRegistry;
   logger: AppLogger;
   /** Where endpoint lines go (stdout): one per endpoint that starts serving a device. */
   announce: LineSink;
@@ -47,6 +51,7 @@ export class ServerApp implements MonitorBackend {
   readonly version: string;
   readonly tree: DeviceTree;
   readonly #opts: ServerAppOptions;
+  #ownBlockNodes: BlockNodeRegistry | undefined;
   readonly #endpoints = new Map<string, Endpoint>();
   /** Serialises changes, so two monitor clients cannot interleave halves of theirs. */
   #changes: Promise<unknown> = Promise.resolve();
@@ -414,6 +419,45 @@ export class ServerApp implements MonitorBackend {
 
   quit(): void {
     this.#opts.onQuit();
+  }
+
+  /** `blockdev-add`: opens a block node (QEMU's BlockdevOptions: driver, node-name, ...). */
+  async blockdevAdd(args: Record<string, unknown>): Promise<void> {
+    try {
+      const options = parseBlockdevOptions(args) as { driver: string; filename?: string };
+      const resolved =
+        options.driver === 'file' && typeof options.filename === 'string'
+          ? { ...options, filename: resolve(this.#opts.cwd, options.filename) }
+          : options;
+      await this.#blockNodes.add(resolved as Parameters<BlockNodeRegistry['add']>[0]);
+    } catch (e) {
+      throw commandFailure('blockdev-add')(errorMessage(e));
+    }
+  }
+
+  /** `blockdev-del`: closes a node no device uses. */
+  async blockdevDel(nodeName: string): Promise<void> {
+    try {
+      await this.#blockNodes.del(nodeName);
+    } catch (e) {
+      throw commandFailure('blockdev-del')(errorMessage(e));
+    }
+  }
+
+  /** `query-block`: the nodes devices use. */
+  queryBlock(): unknown {
+    return this.#blockNodes.queryBlock();
+  }
+
+  /** `query-named-block-nodes`: every node. */
+  queryNamedBlockNodes(): unknown {
+    return this.#blockNodes.queryNamedBlockNodes();
+  }
+
+  get #blockNodes(): BlockNodeRegistry {
+    if (this.#ownBlockNodes === undefined)
+      this.#ownBlockNodes = this.#opts.blockNodes ?? new BlockNodeRegistry();
+    return this.#ownBlockNodes;
   }
 
   /** Closes every endpoint (sockets removed, devices unrealized). Idempotent. */

@@ -5,6 +5,7 @@
  * Flags take QEMU's single-dash form and the GNU double-dash form (`-device` / `--device`); a
  * value is the next argument or follows `=` (`--log-level=debug`).
  */
+import { parseBlockdevOptions } from '@vfu/block';
 import {
   emptyConfig,
   LOG_LEVELS,
@@ -14,7 +15,7 @@ import {
   type ServerConfig,
   VFIO_USER_SERVER_TYPE,
 } from './config';
-import { AppError } from './errors';
+import { AppError, errorMessage } from './errors';
 import { deviceFromOptions, endpointFromOptions, parseJsonObject, splitOptions } from './specs';
 
 /** What the command line asks for. */
@@ -50,6 +51,11 @@ export const FLAGS: readonly FlagDef[] = [
     name: 'device',
     value: 'DRIVER[,id=ID][,bus=ID|socket=PATH][,PROP=VALUE...]',
     help: 'add a device on endpoint bus ID; socket=PATH instead creates an endpoint for it (JSON accepted)',
+  },
+  {
+    name: 'blockdev',
+    value: 'driver=file|null-co|nbd,node-name=NAME[,OPTION=VALUE...]',
+    help: 'open a block node for drive=NAME (QEMU -blockdev syntax; JSON accepted)',
   },
   { name: 'config', value: 'FILE', help: 'read endpoints, devices and settings from a JSON file' },
   {
@@ -107,6 +113,7 @@ export function parseCommandLine(argv: readonly string[], cwd = '.'): CommandLin
   let objectCount = 0;
   let deviceCount = 0;
   let monitorCount = 0;
+  let blockdevCount = 0;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (!arg.startsWith('-') || arg === '-' || arg === '--') {
@@ -153,6 +160,17 @@ export function parseCommandLine(argv: readonly string[], cwd = '.'): CommandLin
           return { kind: 'device-help', driver: options.driver, loads: loadsFrom(i + 1) };
         }
         config.devices.push(deviceFromOptions(options, `-device #${deviceCount}`, fail));
+        break;
+      }
+      case 'blockdev': {
+        blockdevCount++;
+        const v = value as string;
+        try {
+          parseBlockdevOptions(v);
+        } catch (e) {
+          usage(`${flag} '${v}': ${errorMessage(e)}`, flag);
+        }
+        config.blockdevs.push({ options: v, source: `-blockdev #${blockdevCount}` });
         break;
       }
       case 'config':

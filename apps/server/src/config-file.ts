@@ -16,10 +16,12 @@
  * ```
  * Relative paths (sockets, `load` modules) are relative to the file's directory.
  */
+
 import { isAbsolute, resolve } from 'node:path';
+import { parseBlockdevOptions } from '@vfu/block';
 import { parseLogLevel } from './args';
 import { emptyConfig, type MonitorSpec, type ServerConfig } from './config';
-import { AppError } from './errors';
+import { AppError, errorMessage } from './errors';
 import { deviceFromOptions, endpointFromOptions, isPlainObject } from './specs';
 
 /** Top-level keys of a config file. */
@@ -27,6 +29,7 @@ export const CONFIG_KEYS = [
   '$schema',
   'load',
   'objects',
+  'blockdevs',
   'devices',
   'monitors',
   'trace',
@@ -69,6 +72,26 @@ export function parseConfigFile(text: string, fileName: string, baseDir: string)
     if (!isPlainObject(item)) fail(path, `expected an object, got ${kind(item)}`);
     const endpoint = endpointFromOptions(item, path, (msg, field) => fail(fieldPath(path, field), msg));
     config.endpoints.push({ ...endpoint, socket: abs(endpoint.socket) });
+  });
+  arrayAt(root, 'blockdevs', fail).forEach((item, i) => {
+    const path = `$.blockdevs[${i}]`;
+    if (!isPlainObject(item) && typeof item !== 'string') {
+      fail(path, `expected an object or a -blockdev string, got ${kind(item)}`);
+    }
+    let options = item as string | Record<string, unknown>;
+    try {
+      const parsed = parseBlockdevOptions(options);
+      // Relative file names are relative to the config file, as socket paths are.
+      if (parsed.driver === 'file' && !isAbsolute(parsed.filename)) {
+        options = {
+          ...(typeof item === 'string' ? parsed : (item as Record<string, unknown>)),
+          filename: abs(parsed.filename),
+        };
+      }
+    } catch (e) {
+      fail(path, errorMessage(e));
+    }
+    config.blockdevs.push({ options, source: path });
   });
   arrayAt(root, 'devices', fail).forEach((item, i) => {
     const path = `$.devices[${i}]`;

@@ -39,6 +39,14 @@ export interface DeviceSpec {
   source: string;
 }
 
+/** `-blockdev driver=...,node-name=...`: a block node opened before the devices that use it. */
+export interface BlockdevSpec {
+  /** The options as given: the keyval string or the JSON object (checked by @vfu/block). */
+  options: string | Record<string, unknown>;
+  /** Where it was given, for error messages: `-blockdev #1`, `$.blockdevs[0]`. */
+  source: string;
+}
+
 /** A QMP monitor socket. */
 export interface MonitorSpec {
   /** UNIX socket path. */
@@ -51,6 +59,8 @@ export interface ServerConfig {
   /** Driver modules to import before anything else (`--load`, `load` in the config file). */
   loads: LoadSpec[];
   endpoints: EndpointSpec[];
+  /** Block nodes (`-blockdev`, `blockdevs` in the config file), opened in order. */
+  blockdevs: BlockdevSpec[];
   devices: DeviceSpec[];
   monitors: MonitorSpec[];
   trace: boolean | undefined;
@@ -76,6 +86,7 @@ export function emptyConfig(): ServerConfig {
   return {
     loads: [],
     endpoints: [],
+    blockdevs: [],
     devices: [],
     monitors: [],
     trace: undefined,
@@ -90,6 +101,7 @@ export function mergeConfig(base: ServerConfig, extra: ServerConfig): ServerConf
   return {
     loads: [...base.loads, ...extra.loads],
     endpoints: [...base.endpoints, ...extra.endpoints],
+    blockdevs: [...base.blockdevs, ...extra.blockdevs],
     devices: [...base.devices, ...extra.devices],
     monitors: [...base.monitors, ...extra.monitors],
     trace: extra.trace ?? base.trace,

@@ -5,7 +5,7 @@
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_ZOO_DEVICES } from '@vfu/devices';
+import { ZOO_DEVICES } from '@vfu/devices';
 import { emptyConfig, type ServerConfig } from './config';
 import { AppError } from './errors';
 
@@ -17,6 +17,16 @@ const DEFAULT_DEVICE_IDS: Readonly<Record<string, string>> = {
   'pci-idio-16': 'gpio0',
 };
 
+/**
+ * The zoo types the default set serves: those that need nothing from the user (no required
+ * property; a disk needs `serial=` and a `drive=`, so `nvme` is not among them).
+ */
+export const SELF_CONTAINED_ZOO_DEVICES: readonly string[] = Object.freeze(
+  ZOO_DEVICES.filter((t) =>
+    Object.values(t.deviceClass().properties).every((p) => p.defaultValue !== undefined),
+  ).map((t) => t.name),
+);
+
 /** Socket name of the default monitor in the runtime directory. */
 export const DEFAULT_MONITOR_SOCKET = 'qmp.sock';
 
@@ -26,7 +36,7 @@ export const DEFAULT_MONITOR_SOCKET = 'qmp.sock';
  */
 export function defaultConfig(
   runtimeDir: string,
-  drivers: readonly string[] = DEFAULT_ZOO_DEVICES,
+  drivers: readonly string[] = SELF_CONTAINED_ZOO_DEVICES,
 ): ServerConfig {
   const config = emptyConfig();
   for (const driver of drivers) {

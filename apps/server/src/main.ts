@@ -5,6 +5,7 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { BlockNodeRegistry, parseBlockdevOptions } from '@vfu/block';
 import { formatGuestErrorEvent, type HostContext, registerZooDevices } from '@vfu/devices';
 import { DeviceTree, DeviceTypeRegistry } from '@vfu/pci';
 import { ServerApp } from './app';
@@ -44,12 +45,19 @@ export function programVersion(): string {
 export async function createRegistry(
   logger: AppLogger,
   loads: readonly LoadSpec[] = [],
+  blockNodes: BlockNodeRegistry = new BlockNodeRegistry(),
 ): Promise<DeviceTypeRegistry> {
   const registry = new DeviceTypeRegistry();
   const host: HostContext = {
     log: {
       guestError: (event) => logger.warn(`guest error: ${formatGuestErrorEvent(event)}`),
       unimplemented: (event) => logger.warn(`unimplemented: ${formatGuestErrorEvent(event)}`),
+    },
+    // drive=NAME: the -blockdev / blockdev-add node, held by the device until it goes away.
+    resolveBlockdev: (nodeName, deviceId) =>
+      blockNodes.has(nodeName) ? blockNodes.attach(nodeName, deviceId) : undefined,
+    releaseBlockdev: (nodeName, deviceId) => {
+      if (blockNodes.has(nodeName)) blockNodes.detach(nodeName, deviceId);
     },
   };
   registerZooDevices(registry, host);
@@ -108,7 +116,8 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
       config = mergeConfig(parseConfigFile(text, cmd.configFile, dirname(file)), config);
     }
     const logger = createLogger(config.logLevel ?? 'info', io.stderr);
-    const registry = await createRegistry(logger, config.loads);
+    const blockNodes = new BlockNodeRegistry();
+    const registry = await createRegistry(logger, config.loads, blockNodes);
     if (!servesAnything(config)) {
       runtimeDir = chooseRuntimeDir(config.runtimeDir, io.env);
       const defaults = defaultConfig(runtimeDir.path);
@@ -121,6 +130,8 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
       plan,
       {
         registry,
+        blockNodes,
+        blockdevs: config.blockdevs,
         logger,
         io,
         trace: config.trace === true,
@@ -139,6 +150,8 @@ async function serve(
   plan: ReturnType<typeof planServer>,
   ctx: {
     registry: DeviceTypeRegistry;
+    blockNodes: BlockNodeRegistry;
+    blockdevs: ServerConfig['blockdevs'];
     logger: AppLogger;
     io: MainIo;
     trace: boolean;
@@ -155,6 +168,7 @@ async function serve(
   });
   const app = new ServerApp({
     tree: new DeviceTree({ registry: ctx.registry }),
+    blockNodes: ctx.blockNodes,
     logger,
     announce: io.stdout,
     trace: ctx.trace ? io.stderr : undefined,
@@ -172,10 +186,20 @@ async function serve(
   const shutdown = async () => {
     for (const m of monitors) await m.close();
     await app.close();
+    await ctx.blockNodes
+      .closeAll()
+      .catch((e: unknown) => logger.warn(`closing block nodes: ${errorMessage(e)}`));
     cleanup();
     removeSignals();
   };
   try {
+    for (const spec of ctx.blockdevs) {
+      try {
+        await ctx.blockNodes.add(resolveFilename(parseBlockdevOptions(spec.options), io.cwd));
+      } catch (e) {
+        throw new AppError('startup-failed', `${spec.source}: ${errorMessage(e)}`, { cause: e });
+      }
+    }
     await app.apply(plan);
     for (const m of plan.monitors) {
       const monitor = new QmpMonitor({ socketPath: m.socketPath, backend: app, logger });
@@ -197,4 +221,12 @@ async function serve(
   await shutdown();
   logger.info('stopped');
   return 0;
+}
+
+/** A file node's relative `filename` resolved against `cwd`, as QEMU opens it from its cwd. */
+function resolveFilename<T extends { driver: string }>(options: T, cwd: string): T {
+  const o = options as T & { filename?: unknown };
+  return o.driver === 'file' && typeof o.filename === 'string'
+    ? { ...options, filename: resolve(cwd, o.filename) }
+    : options;
 }

@@ -100,7 +100,7 @@ describe('planServer', () => {
   it.each([
     [
       ['-device', 'nope,socket=/a'],
-      /-device #1: 'nope' is not a valid device model name \(known: edu, pci-idio-16, pci-serial, pci-testdev\)/,
+      /-device #1: 'nope' is not a valid device model name \(known: edu, nvme, pci-idio-16, pci-serial, pci-testdev\)/,
     ],
     [['-device', 'edu,socket=/a,dma_mask=zz'], /-device #1: property 'edu.dma_mask': 'zz' is not an integer/],
     [['-device', 'edu,socket=/a,colour=red'], /'edu' has no property 'colour'/],

@@ -18,7 +18,7 @@ import { onTestFinished } from 'vitest';
 export const CLI = new URL('../dist/cli.js', import.meta.url).pathname;
 
 /** Workspace packages `dist/cli.js` loads at run time, directly or not. */
-const RUNTIME_PACKAGES = ['memory', 'pci', 'devices', 'protocol', 'sys', 'transport', 'server'];
+const RUNTIME_PACKAGES = ['memory', 'pci', 'devices', 'block', 'protocol', 'sys', 'transport', 'server'];
 
 /**
  * Environment of the spawned CLI. turbo builds every dependency before this package's tests; when

@@ -108,7 +108,7 @@ function configHeader(device: PciDevice, length: number): number[] {
 describe('registration', () => {
   test('registerZooDevices registers the default set with help text', () => {
     const { registry } = makeServerBus();
-    expect(DEFAULT_ZOO_DEVICES).toEqual(['edu', 'pci-testdev', 'pci-serial', 'pci-idio-16']);
+    expect(DEFAULT_ZOO_DEVICES).toEqual(['edu', 'pci-testdev', 'pci-serial', 'pci-idio-16', 'nvme']);
     for (const name of DEFAULT_ZOO_DEVICES) expect(registry.has(name)).toBe(true);
     expect(registry.help('edu')).toContain('dma_mask=<uint64>');
     expect(registry.help('pci-serial')).toContain('chardev=<str>');
@@ -125,7 +125,7 @@ describe('registration', () => {
   });
 
   test('an unknown zoo type is a DeviceError', () => {
-    expect(() => registerZooDevices(new DeviceTypeRegistry(), { only: ['nvme'] })).toThrowError(
+    expect(() => registerZooDevices(new DeviceTypeRegistry(), { only: ['virtio-blk-pci'] })).toThrowError(
       expect.objectContaining({ code: 'unknown-device-type' }),
     );
   });

@@ -8,6 +8,7 @@ import type { HostContext } from './api/context';
 import { type AnyDeviceType, registerDeviceTypes } from './api/define-device';
 import { eduDevice } from './edu';
 import { DeviceError } from './errors';
+import { nvme } from './nvme/nvme';
 import { pciIdio16Device } from './pci-idio-16';
 import { pciSerialDevice } from './pci-serial';
 import { pciTestdevDevice } from './pci-testdev';
@@ -18,6 +19,7 @@ export const ZOO_DEVICES: readonly AnyDeviceType[] = Object.freeze([
   pciTestdevDevice,
   pciSerialDevice,
   pciIdio16Device,
+  nvme,
 ]);
 
 /** The zoo's `-device` names, in registration order. */

@@ -31,6 +31,14 @@ export interface MonitorBackend {
   qomSet(path: string, property: string, value: unknown): void;
   /** Stops the server (after the reply is sent). */
   quit(): void;
+  /** `blockdev-add`: QEMU's BlockdevOptions (`driver`, `node-name`, driver options). */
+  blockdevAdd(args: Record<string, unknown>): Promise<void>;
+  /** `blockdev-del`: closes a node no device uses. */
+  blockdevDel(nodeName: string): Promise<void>;
+  /** `query-block`: nodes attached to devices. */
+  queryBlock(): unknown;
+  /** `query-named-block-nodes`: every node. */
+  queryNamedBlockNodes(): unknown;
 }
 
 /** One entry of `qom-list` (QEMU's ObjectPropertyInfo, plus whether it can be set now). */
@@ -138,6 +146,37 @@ export const MONITOR_COMMANDS: readonly MonitorCommand[] = [
       await b.objectDel(args.id as string);
       return {};
     },
+  },
+  {
+    name: 'blockdev-add',
+    help: 'open a block node: {"driver": "file"|"null-co"|"nbd", "node-name", driver options...}',
+    args: { driver: { type: 'string', required: true }, 'node-name': { type: 'string', required: true } },
+    open: true,
+    run: async (b, args) => {
+      await b.blockdevAdd(args);
+      return {};
+    },
+  },
+  {
+    name: 'blockdev-del',
+    help: 'close a block node no device uses: {"node-name"}',
+    args: { 'node-name': { type: 'string', required: true } },
+    run: async (b, args) => {
+      await b.blockdevDel(args['node-name'] as string);
+      return {};
+    },
+  },
+  {
+    name: 'query-block',
+    help: 'block nodes in use by devices (QEMU query-block shape)',
+    args: {},
+    run: (b) => b.queryBlock(),
+  },
+  {
+    name: 'query-named-block-nodes',
+    help: 'every block node',
+    args: {},
+    run: (b) => b.queryNamedBlockNodes(),
   },
   {
     name: 'query-devices',

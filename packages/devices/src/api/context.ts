@@ -33,8 +33,14 @@ export interface HostContext {
   log?: DeviceLog;
   /** Resolves `chardev=<id>` to a backend the application created (`-chardev ...,id=<id>`). */
   resolveChardev?: (id: string) => CharBackend | undefined;
-  /** Resolves `drive=<node-name>` to a block backend the application opened (`-blockdev`). */
-  resolveBlockdev?: (nodeName: string) => DeviceBlockBackend | undefined;
+  /**
+   * Resolves `drive=<node-name>` to a block backend the application opened (`-blockdev`) and
+   * marks it in use by device `deviceId`; `undefined` when no such node exists. Throws when the
+   * node is in use by another device.
+   */
+  resolveBlockdev?: (nodeName: string, deviceId: string) => DeviceBlockBackend | undefined;
+  /** The device no longer uses the node (unrealize, device_del). */
+  releaseBlockdev?: (nodeName: string, deviceId: string) => void;
 }
 
 /** An MSI-X table as a device core uses it: one vector per queue, masking, pending bits. */

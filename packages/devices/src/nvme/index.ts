@@ -8,7 +8,7 @@ export {
   nvmeBarLayout,
 } from './controller';
 export { NvmeNamespace } from './namespace';
-export { nvme, nvmeInterrupts, nvmeProperties } from './nvme';
+export { NvmeFunction, nvme, nvmeInterrupts, nvmeProperties } from './nvme';
 export type {
   NvmeBlockBackend,
   NvmeDma,

@@ -11,9 +11,15 @@ function setup(mode: 'mmap' | 'message', props: Record<string, string> = {}) {
   const registry = new DeviceTypeRegistry();
   const log = new RecordingLog();
   const backend = new MemoryBackend(4 << 20);
+  const users = new Map<string, string>();
   registerDeviceTypes(registry, [nvme], {
     log,
-    resolveBlockdev: (name) => (name === 'd0' ? backend : undefined),
+    resolveBlockdev: (name, user) => {
+      if (name !== 'd0') return undefined;
+      users.set(name, user);
+      return backend;
+    },
+    releaseBlockdev: (name) => users.delete(name),
   });
   const tree = new DeviceTree({ registry });
   const msix: number[] = [];
@@ -59,7 +65,7 @@ function setup(mode: 'mmap' | 'message', props: Record<string, string> = {}) {
       bar.write(BigInt(offset), new Uint8Array(new BigUint64Array([value]).buffer));
     },
   });
-  return { dev, host, backend, log, msix, tree, registry };
+  return { dev, host, backend, log, msix, tree, registry, users };
 }
 
 function enableFunction(dev: PciDevice): void {
@@ -153,12 +159,20 @@ describe('-device nvme on a PCI bus', () => {
     expect(host.reg32(NvmeReg.CSTS) & 2).toBe(2);
   });
 
+  it('holds its drive while realized and releases it after device_del', async () => {
+    const { users, tree } = setup('mmap');
+    expect(users.get('d0')).toBe('n0');
+    tree.deviceDel('n0');
+    await new Promise((r) => setImmediate(r));
+    expect(users.has('d0')).toBe(false);
+  });
+
   it('a function reset returns the controller to its reset state', async () => {
     const { dev, host } = setup('mmap');
     enableFunction(dev);
     host.enable();
     dev.reset('warm');
-    await dev.core.drain();
+    await dev.core.controller.drain();
     enableFunction(dev);
     expect(host.reg32(NvmeReg.CC)).toBe(0);
     expect(host.reg32(NvmeReg.CSTS)).toBe(0);

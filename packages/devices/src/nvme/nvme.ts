@@ -66,6 +66,11 @@ type NvmeContext = DeviceContext<{
   logical_block_size: number;
 }>;
 
+/** The name the block layer records as the drive's user: the device id, as QEMU's qdev id. */
+function blockUser(ctx: NvmeContext): string {
+  return ctx.id ?? `${ctx.type}@${ctx.pci?.path ?? 'detached'}`;
+}
+
 function createController(ctx: NvmeContext): NvmeController {
   const p = ctx.props;
   const fail = (property: string, value: unknown, message: string): never => {
@@ -86,7 +91,7 @@ function createController(ctx: NvmeContext): NvmeController {
   }
   let namespaces: ConstructorParameters<typeof NvmeController>[0]['namespaces'] = [];
   if (p.drive !== '') {
-    const backend = ctx.host.resolveBlockdev?.(p.drive);
+    const backend = ctx.host.resolveBlockdev?.(p.drive, blockUser(ctx));
     if (backend === undefined) fail('drive', p.drive, `drive '${p.drive}' is not a known block node`);
     else namespaces = [{ backend, logicalBlockSize: p.logical_block_size === 4096 ? 4096 : 512 }];
   }
@@ -103,6 +108,20 @@ function createController(ctx: NvmeContext): NvmeController {
   });
 }
 
+/** What `-device nvme` holds: the controller, and the release of its drive. */
+export class NvmeFunction {
+  constructor(
+    /** The controller behind BAR0. */
+    readonly controller: NvmeController,
+    readonly releaseDrive: () => void,
+  ) {}
+
+  /** Resets the controller; the drive is released once the I/O in flight is done. */
+  unrealize(): void {
+    void this.controller.reset().then(this.releaseDrive);
+  }
+}
+
 /** `-device nvme`. */
 export const nvme = defineDevice({
   name: 'nvme',
@@ -110,8 +129,11 @@ export const nvme = defineDevice({
   category: 'Storage devices',
   identity: { ...NVME_PCI_IDS, interruptPin: 1, express: true },
   properties: nvmeProperties,
-  create: (ctx) => createController(ctx),
-  bars: (core) => {
+  create: (ctx) =>
+    new NvmeFunction(createController(ctx), () => {
+      if (ctx.props.drive !== '') ctx.host.releaseBlockdev?.(ctx.props.drive, blockUser(ctx));
+    }),
+  bars: ({ controller: core }) => {
     const region = MemoryRegion.io('nvme-bar0', BigInt(core.layout.barSize), {
       read: (offset, size) => (size === 8 ? core.read64(offset) : core.read(offset, size)),
       write: (...access) => {
@@ -140,10 +162,8 @@ export const nvme = defineDevice({
       },
     };
   },
-  unrealize: (core) => {
-    void core.reset();
-  },
+  unrealize: (core) => core.unrealize(),
   reset: (core) => {
-    void core.reset();
+    void core.controller.reset();
   },
 });
