@@ -18,6 +18,7 @@ import {
   silentDeviceLog,
 } from '@vfu/devices';
 import { Finding, type FuzzTarget } from '../engine/target';
+import { memoryBlockBackend } from '../memory-backend';
 
 const BASE = 0x4000_0000n;
 const MEMORY = 1 << 20;
@@ -44,7 +45,6 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 
 class Host {
   readonly memory = new Uint8Array(MEMORY);
-  readonly backend = new Uint8Array(64 << 10);
   readonly controller: NvmeController;
   readonly tails = [0, 0];
   readonly heads = [0, 0];
@@ -80,31 +80,7 @@ class Host {
         return off === undefined ? undefined : mem.subarray(off, off + length);
       },
     };
-    const data = this.backend;
-    const read = async (at: number, iov: Uint8Array | readonly Uint8Array[]) => {
-      for (const b of iov instanceof Uint8Array ? [iov] : iov) {
-        b.set(data.subarray(at, at + b.length));
-        at += b.length;
-      }
-    };
-    const write = async (at: number, iov: Uint8Array | readonly Uint8Array[]) => {
-      for (const b of iov instanceof Uint8Array ? [iov] : iov) {
-        data.set(b, at);
-        at += b.length;
-      }
-    };
-    // Both method spellings, as the block backend interface has had both.
-    const backend = {
-      size: data.length,
-      readOnly: false,
-      read,
-      readv: read,
-      write,
-      writev: write,
-      flush: async () => {},
-      writeZeroes: async (at: number, length: number) => void data.fill(0, at, at + length),
-      discard: async (at: number, length: number) => void data.fill(0, at, at + length),
-    };
+    const backend = memoryBlockBackend(64 << 10);
     this.controller = new NvmeController({
       dma,
       interrupts: { mode: () => 'msix', notify: () => {}, setIntx: () => {} },

@@ -26,6 +26,7 @@ import { leakedFds, ownFds } from '@vfu/test-utils';
 import { Channel, channelPair } from '@vfu/transport';
 import { Finding, type FuzzTarget } from '../engine/target';
 import { HEAP_GROWTH_LIMIT, liveHeapBytes } from '../heap';
+import { memoryBlockBackend } from '../memory-backend';
 import { type PeerMessage, RawPeer } from '../raw-peer';
 import {
   CONTROL_FD_COUNT,
@@ -38,8 +39,14 @@ import {
   parseStream,
 } from '../vfio-user-input';
 
-/** Devices served to the fuzzed client; the first input byte picks one. */
-const DEVICES = ['edu', 'pci-testdev', 'pci-serial', 'pci-idio-16'] as const;
+/** Devices served to the fuzzed client, with their properties; the first input byte picks one. */
+const DEVICES: readonly [driver: string, props: Record<string, unknown>][] = [
+  ['edu', {}],
+  ['pci-testdev', {}],
+  ['pci-serial', {}],
+  ['pci-idio-16', {}],
+  ['nvme', { drive: 'd0', serial: 'fuzz' }],
+];
 /** How long the server gets to answer everything or hang up. */
 const SETTLE_MS = 3000;
 
@@ -244,16 +251,17 @@ export function sessionTarget(): FuzzTarget {
     },
     async setup() {
       const registry = new DeviceTypeRegistry();
-      registerZooDevices(registry);
+      const drive = memoryBlockBackend(1 << 20);
+      registerZooDevices(registry, { resolveBlockdev: (name) => (name === 'd0' ? drive : undefined) });
       tree = new DeviceTree({ registry });
-      for (const [i, driver] of DEVICES.entries()) {
+      for (const [i, [driver, props]] of DEVICES.entries()) {
         const server = new VfioUserServer({
           id: `fz${i}`,
           socketPath: `/nonexistent/fz${i}.sock`,
           tree,
           requestTimeoutMs: 200,
         });
-        tree.deviceAdd({ driver, id: `fz${i}-dev`, bus: `fz${i}` });
+        tree.deviceAdd({ driver, id: `fz${i}-dev`, bus: `fz${i}`, ...props });
         servers.push(server);
       }
       witness = new VfioUserServer({ id: 'witness', socketPath: '/nonexistent/witness.sock', tree });
