@@ -42,4 +42,10 @@ export {
   type ServerProcessOptions,
   startServerProcess,
 } from './server-process';
+export {
+  LSPCI,
+  type SystemTool,
+  systemToolCommand,
+  systemToolSkipReason,
+} from './system-tool';
 export { makeTempDir, type TempDir } from './temp-dir';
