@@ -44,6 +44,11 @@ const VOCABULARY: JsonVocabulary = {
     'dma_mask',
     'inputs',
     'addr',
+    'node-name',
+    'size',
+    'drive',
+    'serial',
+    'read-zeroes',
   ],
   strings: [
     'qmp_capabilities',
@@ -62,6 +67,12 @@ const VOCABULARY: JsonVocabulary = {
     'info mtree',
     'info mtree -f s0',
     'info qtree',
+    'blockdev-add',
+    'blockdev-del',
+    'query-block',
+    'null-co',
+    'nvme',
+    'd0',
     'info pci',
     'vfio-user-server',
     'edu',
@@ -80,9 +91,12 @@ const VOCABULARY: JsonVocabulary = {
   ],
 };
 
-/** Rewrites what could touch files outside the temp dir (`/`, `file:`, `socket:`, `stdio`, escapes). */
+/**
+ * Rewrites what could reach outside the run's temp dir: `/`, file and socket chardevs, stdio, the
+ * file and nbd block drivers (only null-co stays), and `\u` escapes that could spell any of them.
+ */
 function defang(text: string): string {
-  return text.replace(/\//g, '_').replace(/file:|socket:|stdio|\\u/gi, (m) => `${m.slice(0, -1)}_`);
+  return text.replace(/\//g, '_').replace(/file|nbd|socket:|stdio|\\u/gi, (m) => `${m.slice(0, -1)}_`);
 }
 
 interface Monitor {
@@ -251,6 +265,17 @@ export function qmpTarget(): FuzzTarget {
         { execute: 'device_add', arguments: { driver: 'pci-testdev', id: 'td1', bus: 'hot' } },
         { execute: 'device_del', arguments: { id: 'td1' } },
         { execute: 'object-del', arguments: { id: 'hot' } },
+      ),
+      text(
+        caps,
+        { execute: 'blockdev-add', arguments: { driver: 'null-co', 'node-name': 'd0', size: 1 << 20 } },
+        {
+          execute: 'device_add',
+          arguments: { driver: 'nvme', id: 'n0', socket: 'n0.sock', drive: 'd0', serial: 's' },
+        },
+        { execute: 'query-block' },
+        { execute: 'device_del', arguments: { id: 'n0' } },
+        { execute: 'blockdev-del', arguments: { 'node-name': 'd0' } },
       ),
       text(
         caps,
