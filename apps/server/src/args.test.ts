@@ -8,7 +8,7 @@ function usageError(argv: string[]): { message: string; flag: string | undefined
   } catch (e) {
     if (!isAppError(e)) throw e;
     expect(e.code).toBe('usage');
-    return { message: e.message, flag: e.flag };
+    return { message: e.message, flag: e.context.flag };
   }
   throw new Error(`no error for ${argv.join(' ')}`);
 }

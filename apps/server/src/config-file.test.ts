@@ -11,7 +11,7 @@ function configError(text: string): { message: string; path: string | undefined 
   } catch (e) {
     if (!isAppError(e)) throw e;
     expect(e.code).toBe('config');
-    return { message: e.message, path: e.path };
+    return { message: e.message, path: e.context.path };
   }
   throw new Error(`no error for ${text}`);
 }

@@ -1,3 +1,5 @@
+import { isVfuError, VfuError, type VfuErrorContext } from '@vfu/errors';
+
 /**
  * What went wrong, as a closed list:
  * - `usage`: a command-line flag is unknown, misspelt, missing its value or given a bad one
@@ -22,8 +24,8 @@ export type AppErrorCode =
   | 'command-failed'
   | 'invalid-command';
 
-/** Context carried by an {@link AppError}. */
-export interface AppErrorContext {
+/** Context carried by an {@link AppError}, as its one `context` field. */
+export interface AppErrorContext extends VfuErrorContext {
   /** The flag concerned (`-device`, `--log-level`...). */
   flag?: string;
   /** JSON path in the config file or in a command's arguments, e.g. `$.devices[2].driver`. */
@@ -32,32 +34,11 @@ export interface AppErrorContext {
   socketPath?: string;
   /** Monitor command concerned. */
   command?: string;
-  /** The lower-level error, if any. */
-  cause?: unknown;
 }
 
 /** An error of the vfu-server application: bad input from the command line, a config file or a monitor. */
-export class AppError extends Error {
+export class AppError extends VfuError<AppErrorCode, AppErrorContext> {
   override readonly name = 'AppError';
-  /** Which kind of failure. */
-  readonly code: AppErrorCode;
-  /** The flag concerned, if any. */
-  readonly flag: string | undefined;
-  /** JSON path concerned, if any. */
-  readonly path: string | undefined;
-  /** Socket path concerned, if any. */
-  readonly socketPath: string | undefined;
-  /** Monitor command concerned, if any. */
-  readonly command: string | undefined;
-
-  constructor(code: AppErrorCode, message: string, context: AppErrorContext = {}) {
-    super(message, context.cause === undefined ? undefined : { cause: context.cause });
-    this.code = code;
-    this.flag = context.flag;
-    this.path = context.path;
-    this.socketPath = context.socketPath;
-    this.command = context.command;
-  }
 }
 
 const CODES: ReadonlySet<string> = new Set<AppErrorCode>([
@@ -72,11 +53,7 @@ const CODES: ReadonlySet<string> = new Set<AppErrorCode>([
 
 /** Whether `e` is an {@link AppError}, by shape (works across copies of the module). */
 export function isAppError(e: unknown): e is AppError {
-  return (
-    e instanceof Error &&
-    (e as { name?: unknown }).name === 'AppError' &&
-    CODES.has(String((e as { code?: unknown }).code))
-  );
+  return isVfuError(e, 'AppError') && CODES.has(e.code);
 }
 
 /** Exit status for an error escaping start-up: 2 for usage and configuration errors, 1 otherwise. */

@@ -582,7 +582,10 @@ describe('edu reset and state', () => {
 
   test('invalid properties are refused by their schema, naming the property', () => {
     expect(() => eduDevice.createCore({ dma_mask: '-1' })).toThrowError(
-      expect.objectContaining({ code: 'property-out-of-range', property: 'dma_mask' }),
+      expect.objectContaining({
+        code: 'property-out-of-range',
+        context: expect.objectContaining({ property: 'dma_mask' }),
+      }),
     );
     expect(() => eduDevice.createCore({ 'x-dma-delay-ns': 'NaN' })).toThrowError(
       expect.objectContaining({ code: 'invalid-property-value' }),

@@ -5,6 +5,7 @@
  * restoring a malformed state). A guest misprogramming a device never throws: it is reported to
  * the device's {@link DeviceLog} and the device carries on, as the real hardware would.
  */
+import { isVfuError, VfuError, type VfuErrorContext } from '@vfu/errors';
 
 /** Closed list of the reasons a device operation can fail on the host side. */
 export type DeviceErrorCode =
@@ -14,42 +15,21 @@ export type DeviceErrorCode =
   | 'unknown-device-type'
   | 'chardev-failed';
 
-/** Context fields a {@link DeviceError} may carry. */
-export interface DeviceErrorContext {
+/** Context a {@link DeviceError} carries, as its one `context` field. */
+export interface DeviceErrorContext extends VfuErrorContext {
   /** QOM-style type name of the device concerned (`edu`, `pci-serial`...). */
   deviceType?: string;
   /** Device id given by the user, when known. */
   deviceId?: string;
-  /** Property or argument at fault. */
+  /** Property, argument or state field at fault. */
   property?: string;
   /** The rejected value, as given. */
   value?: unknown;
-  /** Underlying error. */
-  cause?: unknown;
 }
 
-/** The one error class the package throws; `code` says why, the context fields say where. */
-export class DeviceError extends Error {
+/** The one error class the package throws; `code` says why, `context` says where. */
+export class DeviceError extends VfuError<DeviceErrorCode, DeviceErrorContext> {
   override readonly name = 'DeviceError';
-  /** Why the operation failed. */
-  readonly code: DeviceErrorCode;
-  /** Device type concerned, when known. */
-  readonly deviceType: string | undefined;
-  /** Device id concerned, when known. */
-  readonly deviceId: string | undefined;
-  /** Property or argument at fault, when one is. */
-  readonly property: string | undefined;
-  /** The rejected value, when one is. */
-  readonly value: unknown;
-
-  constructor(code: DeviceErrorCode, message: string, context: DeviceErrorContext = {}) {
-    super(message, context.cause === undefined ? undefined : { cause: context.cause });
-    this.code = code;
-    this.deviceType = context.deviceType;
-    this.deviceId = context.deviceId;
-    this.property = context.property;
-    this.value = context.value;
-  }
 }
 
 const DEVICE_ERROR_CODES: ReadonlySet<string> = new Set<DeviceErrorCode>([
@@ -65,12 +45,5 @@ const DEVICE_ERROR_CODES: ReadonlySet<string> = new Set<DeviceErrorCode>([
  * holds when two copies of the package are loaded.
  */
 export function isDeviceError(e: unknown): e is DeviceError {
-  if (typeof e !== 'object' || e === null) return false;
-  const candidate = e as { name?: unknown; code?: unknown; message?: unknown };
-  return (
-    candidate.name === 'DeviceError' &&
-    typeof candidate.code === 'string' &&
-    DEVICE_ERROR_CODES.has(candidate.code) &&
-    typeof candidate.message === 'string'
-  );
+  return isVfuError(e, 'DeviceError') && DEVICE_ERROR_CODES.has(e.code);
 }

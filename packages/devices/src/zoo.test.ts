@@ -454,7 +454,12 @@ describe('pci-serial on a PCI bus', () => {
     const { tree } = makeServerBus();
     expect(() =>
       tree.deviceAdd({ driver: 'pci-serial', id: 's2', bus: 's0', chardev: 'tcp:x' }),
-    ).toThrowError(expect.objectContaining({ code: 'invalid-property', property: 'chardev' }));
+    ).toThrowError(
+      expect.objectContaining({
+        code: 'invalid-property',
+        context: expect.objectContaining({ property: 'chardev' }),
+      }),
+    );
     expect(() => tree.deviceAdd({ driver: 'pci-serial', id: 's3', bus: 's0', chardev: 'nope' })).toThrowError(
       expect.objectContaining({ code: 'invalid-property' }),
     );

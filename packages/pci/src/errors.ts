@@ -1,3 +1,5 @@
+import { hex, isVfuError, VfuError, type VfuErrorContext } from '@vfu/errors';
+
 /**
  * Typed errors of @vfu/pci. `QdevError` covers the device tree (properties, types, buses,
  * lifecycle); `PciError` covers the PCI model (config space, BARs, capabilities, interrupts).
@@ -26,8 +28,8 @@ export type QdevErrorCode =
   | 'already-realized'
   | 'not-realized';
 
-/** Context carried by a {@link QdevError}; every field is optional. */
-export interface QdevErrorContext {
+/** Context carried by a {@link QdevError}, as its one `context` field; every field is optional. */
+export interface QdevErrorContext extends VfuErrorContext {
   driver?: string;
   deviceId?: string;
   busId?: string;
@@ -35,39 +37,16 @@ export interface QdevErrorContext {
   value?: string;
   /** Buses that could take the device, when the choice was ambiguous. */
   candidates?: readonly string[];
-  cause?: unknown;
 }
 
 /** A device-tree error: bad property, unknown driver, duplicate id, no or ambiguous bus... */
-export class QdevError extends Error {
+export class QdevError extends VfuError<QdevErrorCode, QdevErrorContext> {
   override readonly name = 'QdevError';
-  readonly code: QdevErrorCode;
-  readonly driver: string | undefined;
-  readonly deviceId: string | undefined;
-  readonly busId: string | undefined;
-  readonly property: string | undefined;
-  readonly value: string | undefined;
-  readonly candidates: readonly string[] | undefined;
-
-  constructor(code: QdevErrorCode, message: string, context: QdevErrorContext = {}) {
-    super(message, context.cause === undefined ? undefined : { cause: context.cause });
-    this.code = code;
-    this.driver = context.driver;
-    this.deviceId = context.deviceId;
-    this.busId = context.busId;
-    this.property = context.property;
-    this.value = context.value;
-    this.candidates = context.candidates;
-  }
 }
 
 /** Shape guard for {@link QdevError} (works across copies of the package). */
 export function isQdevError(e: unknown): e is QdevError {
-  return (
-    e instanceof Error &&
-    (e as { name?: unknown }).name === 'QdevError' &&
-    typeof (e as { code?: unknown }).code === 'string'
-  );
+  return isVfuError(e, 'QdevError');
 }
 
 /** Why a PCI-model operation failed. These are host (device author or bus owner) mistakes. */
@@ -86,8 +65,8 @@ export type PciErrorCode =
   | 'not-realized'
   | 'bus-busy';
 
-/** Context carried by a {@link PciError}; every field is optional. */
-export interface PciErrorContext {
+/** Context carried by a {@link PciError}, as its one `context` field; every field is optional. */
+export interface PciErrorContext extends VfuErrorContext {
   deviceId?: string;
   busId?: string;
   /** Config-space offset, BAR index, capability offset or vector, as the code implies. */
@@ -95,42 +74,17 @@ export interface PciErrorContext {
   barIndex?: number;
   devfn?: number;
   vector?: number;
-  cause?: unknown;
 }
 
 /** A PCI-model error: bad BAR registration, capability overlap, devfn taken, bad vector... */
-export class PciError extends Error {
+export class PciError extends VfuError<PciErrorCode, PciErrorContext> {
   override readonly name = 'PciError';
-  readonly code: PciErrorCode;
-  readonly deviceId: string | undefined;
-  readonly busId: string | undefined;
-  readonly offset: number | undefined;
-  readonly barIndex: number | undefined;
-  readonly devfn: number | undefined;
-  readonly vector: number | undefined;
-
-  constructor(code: PciErrorCode, message: string, context: PciErrorContext = {}) {
-    super(message, context.cause === undefined ? undefined : { cause: context.cause });
-    this.code = code;
-    this.deviceId = context.deviceId;
-    this.busId = context.busId;
-    this.offset = context.offset;
-    this.barIndex = context.barIndex;
-    this.devfn = context.devfn;
-    this.vector = context.vector;
-  }
 }
 
 /** Shape guard for {@link PciError} (works across copies of the package). */
 export function isPciError(e: unknown): e is PciError {
-  return (
-    e instanceof Error &&
-    (e as { name?: unknown }).name === 'PciError' &&
-    typeof (e as { code?: unknown }).code === 'string'
-  );
+  return isVfuError(e, 'PciError');
 }
 
-/** Formats a number as 0x-prefixed hex, for error messages. */
-export function hex(value: number | bigint, width = 0): string {
-  return `0x${value.toString(16).padStart(width, '0')}`;
-}
+/** `hex()` of @vfu/errors, re-exported for the modules of this package. */
+export { hex };

@@ -145,7 +145,10 @@ describe('register table', () => {
     other.regs.load(saved);
     expect(other.regs.read(0x04, 4)).toBe(0x42);
     expect(() => other.regs.load({ ctrl: 1, base: 5 })).toThrowError(
-      expect.objectContaining({ code: 'invalid-state', property: 'base' }),
+      expect.objectContaining({
+        code: 'invalid-state',
+        context: expect.objectContaining({ property: 'base' }),
+      }),
     );
     expect(other.regs.read(0x04, 4)).toBe(0x42);
     expect(() => other.regs.load({ nope: 1 })).toThrow(/nope/);

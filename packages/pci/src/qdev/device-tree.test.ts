@@ -52,7 +52,7 @@ describe('DeviceTree', () => {
     const { tree } = makeTree('s0', 's1', 's2');
     const err = qdevError(() => tree.deviceAdd({ driver: 'test-dev', id: 'd0' }));
     expect(err.code).toBe('ambiguous-bus');
-    expect(err.candidates).toEqual(['s0', 's1', 's2']);
+    expect(err.context.candidates).toEqual(['s0', 's1', 's2']);
     expect(err.message).toContain('s0, s1, s2');
     expect(tree.findDevice('d0')).toBeUndefined();
   });
@@ -80,7 +80,7 @@ describe('DeviceTree', () => {
     tree.deviceAdd({ driver: 'test-dev', id: 'x', bus: 's0' });
     const err = qdevError(() => tree.deviceAdd({ driver: 'test-dev', id: 'x', bus: 's1' }));
     expect(err.code).toBe('duplicate-id');
-    expect(err.deviceId).toBe('x');
+    expect(err.context.deviceId).toBe('x');
   });
 
   test('unknown driver, unknown bus, bad property and bad id are clear errors', () => {
@@ -125,7 +125,7 @@ describe('DeviceTree', () => {
     for (let slot = 1; slot < 32; slot++) tree.deviceAdd({ driver: 'test-dev', bus: 's1' });
     const err = qdevError(() => tree.deviceAdd({ driver: 'test-dev' }));
     expect(err.code).toBe('bus-full');
-    expect(err.candidates).toEqual(['s0', 's1']);
+    expect(err.context.candidates).toEqual(['s0', 's1']);
   });
 
   test('devfn conflicts and multifunction rules', () => {

@@ -64,8 +64,8 @@ describe('properties', () => {
       expect(e).toBeInstanceOf(QdevError);
       const err = e as QdevError;
       expect(err.code).toBe('unknown-property');
-      expect(err.driver).toBe('mydev');
-      expect(err.property).toBe('colour');
+      expect(err.context.driver).toBe('mydev');
+      expect(err.context.property).toBe('colour');
       expect(err.message).toContain('enabled');
     }
   });
