@@ -3,14 +3,15 @@
  * negotiation until `qmp_capabilities`, each with its commands run one at a time in order. A bad
  * message gets an error reply; nothing a client sends stops the server.
  */
-import { chmod, unlink } from 'node:fs/promises';
+import { chmod, mkdtemp, rename, rm, unlink } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
 import { isQdevError } from '@vfu/pci';
-import { isAppError } from '../errors';
+import { AppError, isAppError } from '../errors';
 import type { AppLogger } from '../logger';
 import { claimSocketPath } from '../socket-path';
 import { checkArguments, findCommand, type MonitorBackend } from './commands';
-import { JsonStreamSplitter } from './json-stream';
+import { DEFAULT_MAX_MESSAGE_BYTES, JsonStreamSplitter } from './json-stream';
 import {
   encodeQmp,
   isQmpError,
@@ -23,11 +24,37 @@ import {
   qmpReturn,
 } from './qmp';
 
+/**
+ * What monitor clients can make the process hold. A client past a cap is disconnected with a
+ * warning; the monitor and its other clients carry on.
+ */
+export interface MonitorLimits {
+  /** Clients connected at once; more are closed at once (default 16). */
+  maxClients?: number;
+  /** Longest command, in bytes; a longer one gets an error reply (default 1 MiB). */
+  maxLineBytes?: number;
+  /** Reply bytes buffered for a client that does not read them (default 16 MiB). */
+  maxBufferedReplyBytes?: number;
+}
+
+/** The defaults of {@link MonitorLimits}. */
+export const MONITOR_LIMITS_DEFAULTS: Readonly<Required<MonitorLimits>> = Object.freeze({
+  maxClients: 16,
+  maxLineBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  maxBufferedReplyBytes: 16 * 1024 * 1024,
+});
+
+/** Commands of one client queued before its socket stops being read (QEMU suspends at 8). */
+const MAX_QUEUED_COMMANDS = 64;
+/** Refused monitor clients logged at most once per this many ms. */
+const REFUSAL_LOG_INTERVAL_MS = 1000;
+
 /** Options of {@link QmpMonitor}. */
 export interface QmpMonitorOptions {
   socketPath: string;
   backend: MonitorBackend;
   logger: AppLogger;
+  limits?: MonitorLimits;
 }
 
 interface Session {
@@ -36,6 +63,8 @@ interface Session {
   negotiated: boolean;
   /** Tail of this client's command queue. */
   queue: Promise<void>;
+  /** Commands received and not yet answered. */
+  queued: number;
 }
 
 /** One monitor socket. */
@@ -44,13 +73,26 @@ export class QmpMonitor {
   readonly #backend: MonitorBackend;
   readonly #logger: AppLogger;
   readonly #sessions = new Set<Session>();
+  readonly limits: Readonly<Required<MonitorLimits>>;
   #server: Server | undefined;
   #clientCount = 0;
+  #refusedSinceLog = 0;
+  #lastRefusalLog = -Infinity;
 
   constructor(opts: QmpMonitorOptions) {
     this.socketPath = opts.socketPath;
     this.#backend = opts.backend;
     this.#logger = opts.logger;
+    const limits = { ...MONITOR_LIMITS_DEFAULTS, ...definedOnly(opts.limits ?? {}) };
+    for (const [name, v] of Object.entries(limits)) {
+      if (!Number.isSafeInteger(v) || v < 1) {
+        throw new AppError(
+          'invalid-configuration',
+          `monitor limit ${name} must be a positive integer, got ${v}`,
+        );
+      }
+    }
+    this.limits = Object.freeze(limits);
   }
 
   /** Number of connected clients. */
@@ -62,25 +104,38 @@ export class QmpMonitor {
   async start(): Promise<void> {
     await claimSocketPath(this.socketPath, 'monitor');
     const server = createServer((socket) => this.#accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.socketPath, () => {
-        server.off('error', reject);
-        resolve();
+    // The monitor can add and remove devices: owner only, from the first moment. Node cannot set
+    // a mode between bind and listen, so the socket is bound in a private directory (0700),
+    // chmod'ed there and renamed into place: whatever the umask, the public path never exists
+    // with looser permissions.
+    const dir = await mkdtemp(join(dirname(this.socketPath), '.qmp-'));
+    const bound = join(dir, 's');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(bound, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
-    });
+      await chmod(bound, 0o600);
+      await rename(bound, this.socketPath);
+    } catch (e) {
+      server.close();
+      throw e;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
     server.on('error', (e) =>
       this.#logger.error('monitor socket error', { socket: this.socketPath, error: e }),
     );
     this.#server = server;
-    // The monitor can add and remove devices: owner only.
-    await chmod(this.socketPath, 0o600);
   }
 
   /** Sends an event to every client past negotiation. */
   broadcast(event: string, data?: object): void {
     const line = encodeQmp(qmpEvent(event, data, Date.now()));
-    for (const s of this.#sessions) if (s.negotiated && !s.socket.destroyed) s.socket.write(line);
+    for (const s of this.#sessions) if (s.negotiated) this.#write(s, line);
   }
 
   /** Disconnects every client, stops listening and removes the socket. */
@@ -96,26 +151,42 @@ export class QmpMonitor {
   }
 
   #accept(socket: Socket): void {
+    if (this.#sessions.size >= this.limits.maxClients) {
+      socket.destroy();
+      this.#refused();
+      return;
+    }
     const session: Session = {
       socket,
       name: `monitor client ${++this.#clientCount}`,
       negotiated: false,
       queue: Promise.resolve(),
+      queued: 0,
     };
     this.#sessions.add(session);
     this.#logger.debug('monitor client connected', { client: session.name, socket: this.socketPath });
-    const splitter = new JsonStreamSplitter();
+    const splitter = new JsonStreamSplitter(this.limits.maxLineBytes);
     socket.setEncoding('utf8');
     socket.on('data', (chunk: string) => {
       for (const item of splitter.push(chunk)) {
-        session.queue = session.queue.then(() =>
-          item.kind === 'value'
-            ? this.#handle(session, item.value)
-            : this.#send(
-                session,
-                qmpErrorReply(new QmpError('GenericError', item.message), { hasId: false }),
-              ),
-        );
+        session.queued++;
+        // Backpressure: a client that sends faster than its commands run stops being read.
+        if (session.queued >= MAX_QUEUED_COMMANDS) socket.pause();
+        session.queue = session.queue
+          .then(() =>
+            item.kind === 'value'
+              ? this.#handle(session, item.value)
+              : this.#send(
+                  session,
+                  qmpErrorReply(new QmpError('GenericError', item.message), { hasId: false }),
+                ),
+          )
+          .finally(() => {
+            session.queued--;
+            if (session.queued < MAX_QUEUED_COMMANDS / 2 && socket.isPaused() && !socket.destroyed) {
+              socket.resume();
+            }
+          });
       }
     });
     socket.on('error', (e) => this.#logger.debug('monitor client error', { client: session.name, error: e }));
@@ -166,8 +237,40 @@ export class QmpMonitor {
   }
 
   #send(session: Session, message: object): void {
-    if (!session.socket.destroyed) session.socket.write(encodeQmp(message));
+    this.#write(session, encodeQmp(message));
   }
+
+  #write(session: Session, line: string): void {
+    const socket = session.socket;
+    if (socket.destroyed) return;
+    socket.write(line);
+    if (socket.writableLength > this.limits.maxBufferedReplyBytes) {
+      this.#logger.warn('monitor client disconnected: it does not read its replies', {
+        client: session.name,
+        buffered: socket.writableLength,
+        cap: this.limits.maxBufferedReplyBytes,
+      });
+      socket.destroy();
+    }
+  }
+
+  /** Counts a client refused for `maxClients`, logging at most once a second. */
+  #refused(): void {
+    this.#refusedSinceLog++;
+    const now = Date.now();
+    if (now - this.#lastRefusalLog < REFUSAL_LOG_INTERVAL_MS) return;
+    this.#logger.warn('monitor client refused: too many clients', {
+      socket: this.socketPath,
+      refused: this.#refusedSinceLog,
+      cap: this.limits.maxClients,
+    });
+    this.#refusedSinceLog = 0;
+    this.#lastRefusalLog = now;
+  }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Maps any error of a command to the QMP error its client sees. */
