@@ -18,6 +18,12 @@ import { MappedRegion } from '@vfu/sys';
  */
 export const DMA_WINDOW = 2 ** Math.max(30, Math.min(52, Math.floor(Math.log2(MappedRegion.MAX_VIEW))));
 
+/**
+ * Work of a dirty report (logged pages scanned plus report bits set) done between two yields to
+ * the event loop: a report over guest RAM of many GiB must not stall the other endpoints.
+ */
+export const REPORT_SLICE = 1 << 18;
+
 /** What a client RAM mapping needs to know about its mapping. */
 export interface ClientRamInit {
   bus: PciRootBus;
@@ -121,19 +127,32 @@ export class ClientRam {
 
   /**
    * Calls `dirty(page)` for every page (of the logging page size, counted from the mapping's start)
-   * written since the last call, and clears them. Windows never made were never written.
+   * written since the last call, and clears them. Windows never made were never written. `dirty`
+   * returns the work it did (bits set); the scan yields to the event loop every
+   * {@link REPORT_SLICE} units of work. Pages written meanwhile are left for the next call.
    */
-  takeDirty(dirty: (page: bigint) => void): void {
+  async takeDirty(dirty: (page: number) => number): Promise<void> {
     const logged = this.#loggingPageSize;
     if (logged === undefined) return;
-    const P = BigInt(logged);
+    let budget = REPORT_SLICE;
     for (const [k, w] of this.#windows.entries()) {
       if (w === undefined) continue;
       const bits = w.getAndClearDirty(0n, w.size);
-      const base = (BigInt(k) * BigInt(DMA_WINDOW)) / P;
-      const pages = Number((w.size + P - 1n) / P);
-      for (let i = 0; i < pages; i++) {
-        if (((bits[i >>> 3] ?? 0) & (1 << (i & 7))) !== 0) dirty(base + BigInt(i));
+      const base = (k * DMA_WINDOW) / logged;
+      const pages = Math.ceil(Number(w.size) / logged);
+      for (let byte = 0; byte < bits.length; byte++) {
+        budget -= 8;
+        const b = bits[byte] ?? 0;
+        if (b !== 0) {
+          for (let bit = 0; bit < 8; bit++) {
+            const i = byte * 8 + bit;
+            if ((b & (1 << bit)) !== 0 && i < pages) budget -= dirty(base + i);
+          }
+        }
+        if (budget <= 0) {
+          budget = REPORT_SLICE;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
       }
     }
   }

@@ -14,6 +14,7 @@ import {
   DeviceInfoFlags,
   DmaUnmapFlags,
   deviceFeatureName,
+  dirtyBitmapSize,
   Errno,
   negotiateServer,
   type ReplyOf,
@@ -254,10 +255,11 @@ export const COMMAND_HANDLERS: { readonly [C in Command]: CommandHandler<C> } = 
       return { body: q.body };
     }
     if (data?.kind !== 'dma-logging-report') throw reject(`${name} needs its range`);
-    const bitmap = dma.loggingReport(data.iova, data.length, data.pageSize);
-    const argsz = StructSize.DeviceFeature + StructSize.DmaLoggingReport + bitmap.length;
+    // The reply size is known before any work: a too-small argsz costs nothing.
+    const bitmapSize = dirtyBitmapSize(data.length, data.pageSize);
+    const argsz = StructSize.DeviceFeature + StructSize.DmaLoggingReport + Number(bitmapSize);
     if (q.body.argsz < argsz) throw reject(`argsz ${q.body.argsz} cannot hold the ${argsz}-byte report`);
-    return {
+    return dma.loggingReport(data.iova, data.length, data.pageSize).then((bitmap) => ({
       body: {
         argsz,
         feature,
@@ -272,7 +274,7 @@ export const COMMAND_HANDLERS: { readonly [C in Command]: CommandHandler<C> } = 
           bitmap,
         },
       },
-    };
+    }));
   },
 
   [Command.MigDataRead]: () => {
