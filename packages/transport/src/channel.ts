@@ -78,6 +78,13 @@ export interface ChannelOptions {
   /** Incoming requests buffered behind a busy handler before reading pauses (default 1024). */
   maxQueuedRequests?: number;
   /**
+   * Requests handled in one turn of the event loop before the rest wait for the next (default 64),
+   * so that one busy peer cannot starve other channels in the process.
+   */
+  burstRequests?: number;
+  /** The same, in bytes of requests and their replies (default 1 MiB; one request at least). */
+  burstBytes?: number;
+  /**
    * A message that has started to arrive must be complete within this many ms, or the channel
    * closes with TIMEOUT (default 10000; 0 = never): a peer that sends half a header and stalls
    * does not hold the connection for good.
@@ -109,6 +116,8 @@ export const CHANNEL_DEFAULTS = Object.freeze({
   maxWriteQueueBytes: 64 * 1024 * 1024,
   maxWriteQueueMessages: 4096,
   maxQueuedRequests: 1024,
+  burstRequests: 64,
+  burstBytes: 1024 * 1024,
   messageTimeoutMs: 10_000,
   maxHeldFds: 256,
 });
@@ -211,6 +220,8 @@ export class Channel extends EventEmitter<ChannelEvents> {
       {
         serialize: options.serializeRequests ?? true,
         maxQueued: options.maxQueuedRequests ?? d.maxQueuedRequests,
+        burstMessages: options.burstRequests ?? d.burstRequests,
+        burstBytes: options.burstBytes ?? d.burstBytes,
       },
     );
     this.#sink = {

@@ -1,7 +1,9 @@
 /**
  * Commands from the peer: queued in arrival order, handed to the handler one at a time (as
  * vfio-user requires of a server) or all at once, and answered with the handler's reply or an
- * error reply. Reading pauses while too many wait, which pushes back on the peer.
+ * error reply. Reading pauses while too many wait, which pushes back on the peer. Handling runs in
+ * bounded bursts (messages and bytes, request plus reply): past a burst the rest waits for the next
+ * turn of the event loop, so one client's backlog of large reads cannot starve the others.
  */
 import { errnoOf } from '@vfu/errors';
 import { Errno, type MessageHeader } from '@vfu/protocol';
@@ -48,15 +50,29 @@ export class RequestPump {
   readonly #serialize: boolean;
   readonly #maxQueued: number;
   readonly #queue = new Deque<ReceivedMessage>();
+  readonly #burstMessages: number;
+  readonly #burstBytes: number;
   #handler: RequestHandler | undefined;
   #handling = false;
   #paused = false;
   #heldFds = 0;
+  /** Work done in the current burst. */
+  #spentMessages = 0;
+  #spentBytes = 0;
+  /** The next burst, when one is scheduled. */
+  #nextBurst: ReturnType<typeof setImmediate> | undefined;
+  /** Resets the burst at the end of this turn of the event loop. */
+  #turnEnd: ReturnType<typeof setImmediate> | undefined;
 
-  constructor(host: RequestPumpHost, options: { serialize: boolean; maxQueued: number }) {
+  constructor(
+    host: RequestPumpHost,
+    options: { serialize: boolean; maxQueued: number; burstMessages?: number; burstBytes?: number },
+  ) {
     this.#host = host;
     this.#serialize = options.serialize;
     this.#maxQueued = options.maxQueued;
+    this.#burstMessages = options.burstMessages ?? 64;
+    this.#burstBytes = options.burstBytes ?? 1024 * 1024;
   }
 
   /** fds held by queued commands. */
@@ -102,11 +118,26 @@ export class RequestPump {
   clear(): void {
     for (const message of this.#queue.drain()) message.closeUntaken();
     this.#heldFds = 0;
+    if (this.#nextBurst !== undefined) clearImmediate(this.#nextBurst);
+    if (this.#turnEnd !== undefined) clearImmediate(this.#turnEnd);
+    this.#nextBurst = undefined;
+    this.#turnEnd = undefined;
   }
 
   #pump(): void {
+    if (this.#nextBurst !== undefined) return;
     while (this.#handler && this.#queue.length > 0 && !(this.#serialize && this.#handling)) {
       if (this.#host.closed) return;
+      if (this.#spentMessages >= this.#burstMessages || this.#spentBytes >= this.#burstBytes) {
+        // Let the event loop serve other sockets (setImmediate runs after its poll phase).
+        this.#spentMessages = 0;
+        this.#spentBytes = 0;
+        this.#nextBurst = setImmediate(() => {
+          this.#nextBurst = undefined;
+          this.#pump();
+        });
+        return;
+      }
       const message = this.#queue.shift() as ReceivedMessage;
       this.#heldFds -= message.fds.length;
       if (this.#paused && this.#queue.length <= this.#maxQueued / 2) {
@@ -125,6 +156,20 @@ export class RequestPump {
     }
   }
 
+  /** Counts one handled message and its reply towards the burst of this turn of the event loop. */
+  #spend(message: ReceivedMessage, reply: ReplyBody | undefined): void {
+    if (this.#turnEnd === undefined) {
+      // The next turn starts a fresh burst (messages arrive one by one, so "queue empty" is not it).
+      this.#turnEnd = setImmediate(() => {
+        this.#turnEnd = undefined;
+        this.#spentMessages = 0;
+        this.#spentBytes = 0;
+      });
+    }
+    this.#spentMessages++;
+    this.#spentBytes += message.payload.length + payloadBytes(reply?.payload);
+  }
+
   /**
    * Runs the handler for one request and sends its reply. Synchronous handlers are answered
    * synchronously (no promise hops on the hot path); returns a promise only for async ones.
@@ -135,6 +180,7 @@ export class RequestPump {
       result = handler(message);
     } catch (error) {
       message.closeUntaken();
+      this.#spend(message, undefined);
       this.#failed(message.header, error);
       return undefined;
     }
@@ -142,15 +188,18 @@ export class RequestPump {
       return result.then(
         (reply) => {
           message.closeUntaken();
+          this.#spend(message, reply);
           if (!message.header.noReply) this.#host.reply(message.header, reply);
         },
         (error: unknown) => {
           message.closeUntaken();
+          this.#spend(message, undefined);
           this.#failed(message.header, error);
         },
       );
     }
     message.closeUntaken();
+    this.#spend(message, result);
     if (!message.header.noReply) this.#host.reply(message.header, result);
     return undefined;
   }
@@ -172,4 +221,12 @@ export class RequestPump {
     }
     if (!header.noReply) this.#host.errorReply(header, errno ?? Errno.EIO);
   }
+}
+
+function payloadBytes(payload: Payload | undefined): number {
+  if (payload === undefined) return 0;
+  if (payload instanceof Uint8Array) return payload.byteLength;
+  let n = 0;
+  for (const p of payload) n += p.byteLength;
+  return n;
 }
