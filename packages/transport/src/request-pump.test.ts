@@ -4,7 +4,16 @@ import { ReceivedMessage } from './received-message';
 import { type ReplyBody, RequestPump } from './request-pump';
 
 function header(msgId: number): MessageHeader {
-  return { msgId, command: 9, msgSize: 16 + 24, type: 'command', noReply: false, error: false, errorNo: 0, flags: 0 };
+  return {
+    msgId,
+    command: 9,
+    msgSize: 16 + 24,
+    type: 'command',
+    noReply: false,
+    error: false,
+    errorNo: 0,
+    flags: 0,
+  };
 }
 
 function setup(options: { burstMessages?: number; burstBytes?: number }, replyBytes: number, async = false) {
