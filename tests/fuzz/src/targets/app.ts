@@ -86,6 +86,14 @@ const CLI_WORDS = words(
   'dma_mask=0xffffffff',
   '{"qom-type":"vfio-user-server","id":"s1","socket":"b.sock"}',
   '{"driver":"edu","bus":"s1"}',
+  '-blockdev',
+  'driver=null-co,node-name=d0,size=1M',
+  '{"driver":"null-co","node-name":"d0","size":4096}',
+  'nvme,drive=d0,serial=s',
+  'drive=',
+  'serial=',
+  '--load',
+  '--require-sealed-dma-fds',
   '\0',
 );
 
@@ -100,6 +108,12 @@ export function cliTarget(): FuzzTarget {
     stateless: true,
     dictionary: CLI_WORDS,
     seeds: () => [
+      argv(
+        '-blockdev',
+        'driver=null-co,node-name=d0,size=1M',
+        '-device',
+        'nvme,drive=d0,serial=s,socket=n.sock',
+      ),
       argv('--help'),
       argv('-device', 'help'),
       argv('-device', 'edu,help'),
@@ -171,10 +185,23 @@ const CONFIG_WORDS = words(
   '-0',
   '"__proto__"',
   '"constructor"',
+  '"blockdevs"',
+  '"node-name"',
+  '"null-co"',
+  '"nvme"',
+  '"drive"',
+  '"serial"',
+  '"requireSealedDmaFds"',
 );
 
 const CONFIG_VOCABULARY: JsonVocabulary = {
   keys: [
+    'blockdevs',
+    'node-name',
+    'size',
+    'drive',
+    'serial',
+    'requireSealedDmaFds',
     'objects',
     'devices',
     'monitors',
@@ -196,6 +223,10 @@ const CONFIG_VOCABULARY: JsonVocabulary = {
     '__proto__',
   ],
   strings: [
+    'null-co',
+    'nvme',
+    'd0',
+    '1M',
     'vfio-user-server',
     'edu',
     'pci-testdev',
@@ -230,6 +261,11 @@ export function configTarget(): FuzzTarget {
     stateless: true,
     dictionary: CONFIG_WORDS,
     seeds: () => [
+      json({
+        blockdevs: [{ driver: 'null-co', 'node-name': 'd0', size: 1 << 20 }],
+        devices: [{ driver: 'nvme', socket: 'n.sock', drive: 'd0', serial: 's' }],
+        requireSealedDmaFds: true,
+      }),
       json({
         objects: [{ 'qom-type': 'vfio-user-server', id: 's0', socket: '/etc/vfu/edu.sock' }],
         devices: [{ driver: 'edu', id: 'edu0', bus: 's0', dma_mask: '0xffffffff' }],
