@@ -4,6 +4,7 @@
  * access, DMA mapping (mmapped fds or DMA_READ/WRITE messages), interrupts through eventfds.
  */
 export type { ConnectionWarning, ServerConnection } from './connection';
+export { ConnectionBudget, type ConnectionBudgetOptions } from './connection-budget';
 export type { DmaMapping } from './dma';
 export { isServerError, ServerError, type ServerErrorCode, type ServerErrorContext } from './errors';
 export type { IrqIndexSnapshot } from './irqs';

@@ -8,6 +8,7 @@ import { type DeviceTree, isQdevError, type PciDevice, PciRootBus } from '@vfu/p
 import { CAPABILITY_DEFAULTS, Errno, type VersionOffer } from '@vfu/protocol';
 import { CHANNEL_DEFAULTS, type Channel, type Listener, listen } from '@vfu/transport';
 import type { ServerConnection } from './connection';
+import { type ConnectionBudget, RateLimitedWarning } from './connection-budget';
 import type { DmaMapping } from './dma';
 import { ServerError } from './errors';
 import { IrqController, type IrqIndexSnapshot } from './irqs';
@@ -44,6 +45,11 @@ export interface ConnectionCaps {
   maxQueuedReplies?: number;
   /** Received fds held for messages not yet handled (default 256). */
   maxHeldFds?: number;
+  /**
+   * Connections refused while a client is served that are held to receive their EBUSY reply
+   * (default 8). Beyond it (or beyond the shared `connectionBudget`) they are closed at once.
+   */
+  maxPendingConnections?: number;
 }
 
 /** The defaults of {@link ConnectionCaps}. */
@@ -53,6 +59,7 @@ export const CONNECTION_CAPS_DEFAULTS: Readonly<Required<ConnectionCaps>> = Obje
   maxQueuedReplyBytes: CHANNEL_DEFAULTS.maxWriteQueueBytes,
   maxQueuedReplies: CHANNEL_DEFAULTS.maxWriteQueueMessages,
   maxHeldFds: CHANNEL_DEFAULTS.maxHeldFds,
+  maxPendingConnections: 8,
 });
 
 /** Options of a {@link VfioUserServer}. */
@@ -94,6 +101,8 @@ export interface VfioUserServerOptions {
    * handed to `attach()` keeps its own channel options (the handshake timeout still applies).
    */
   connectionCaps?: ConnectionCaps;
+  /** Refused connections held across endpoints: share one between the endpoints of a process. */
+  connectionBudget?: ConnectionBudget;
 }
 
 /** Events of a {@link VfioUserServer}. */
@@ -123,6 +132,9 @@ export class VfioUserServer {
   readonly #irqs: IrqController;
   readonly #stats: ServerStats = { messagesIn: 0, messagesOut: 0, dmaRegions: 0, errorsReplied: 0 };
   readonly #refused = new Set<ServerConnection>();
+  readonly #budget: ConnectionBudget | undefined;
+  readonly #refusalWarning = new RateLimitedWarning();
+  #refusedTotal = 0;
   #listener: Listener | undefined;
   #session: Session | undefined;
   #closed = false;
@@ -146,6 +158,7 @@ export class VfioUserServer {
     this.#resolveRegionFd = opts.resolveRegionFd;
     this.#requireSealedDmaFds = opts.requireSealedDmaFds ?? false;
     this.#caps = checkCaps(opts.connectionCaps ?? {});
+    this.#budget = opts.connectionBudget;
     const limits = opts.limits ?? {};
     this.#offer = {
       major: 0,
@@ -230,6 +243,16 @@ export class VfioUserServer {
       throw invalid(`sub-index ${subIndex} is beyond the ${this.#irqs.count(index)} of IRQ index ${index}`);
     }
     this.#irqs.raise(index, subIndex);
+  }
+
+  /** Refused connections held now (waiting for their EBUSY reply), and refused since creation. */
+  get refusedConnections(): { pending: number; total: number } {
+    return { pending: this.#refused.size, total: this.#refusedTotal };
+  }
+
+  /** The effective connection caps. */
+  get connectionCaps(): Readonly<Required<ConnectionCaps>> {
+    return this.#caps;
   }
 
   /** Counters since creation. */
@@ -340,8 +363,7 @@ export class VfioUserServer {
     if (this.#closed) return;
     this.#closed = true;
     this.#listener?.close();
-    for (const c of this.#refused) c.destroy();
-    this.#refused.clear();
+    for (const c of [...this.#refused]) c.destroy();
     await this.disconnect();
     try {
       this.#tree.removeRootBus(this.bus);
@@ -352,13 +374,25 @@ export class VfioUserServer {
   }
 
   #refuse(connection: ServerConnection, why: string, errno: number): void {
-    this.#logger.warn(`refusing client: ${why}`, { endpoint: this.id });
+    this.#refusedTotal++;
+    this.#refusalWarning.warn((suppressed) =>
+      this.#logger.warn(`refusing client: ${why}`, {
+        endpoint: this.id,
+        ...(suppressed > 0 ? { alsoRefused: suppressed } : {}),
+      }),
+    );
+    // A flood of refused clients must not pin fds: hold a few for their EBUSY reply, close the rest.
+    if (this.#refused.size >= this.#caps.maxPendingConnections || this.#budget?.take() === false) {
+      connection.destroy();
+      return;
+    }
+    const budget = this.#budget;
     this.#refused.add(connection);
     const timer = setTimeout(() => connection.destroy(), REFUSE_GRACE_MS);
     timer.unref();
     connection.on('close', () => {
       clearTimeout(timer);
-      this.#refused.delete(connection);
+      if (this.#refused.delete(connection)) budget?.release();
     });
     connection.onRequest(() => {
       // Answer this first message, then hang up once the reply is flushed.
@@ -421,6 +455,12 @@ function checkCaps(caps: ConnectionCaps): Readonly<Required<ConnectionCaps>> {
       2 ** 31 - 1,
     ),
     maxHeldFds: checkInt(caps.maxHeldFds ?? d.maxHeldFds, 'connectionCaps.maxHeldFds', 0, 65536),
+    maxPendingConnections: checkInt(
+      caps.maxPendingConnections ?? d.maxPendingConnections,
+      'connectionCaps.maxPendingConnections',
+      0,
+      65536,
+    ),
   });
 }
 
