@@ -3,7 +3,14 @@
  * the value in 0x4 (the mailbox) and raises MSI vector 0, so the driver reads the value the
  * interrupt carried from 0x4. Serve it with `vfu-server --load ./doorbell.js -device doorbell`.
  */
-import { type DeviceContext, defineDevice, type RegisterBank, registerTable } from '@vfu/devices';
+import {
+  type DeviceContext,
+  defineDevice,
+  defineVmState,
+  deviceState,
+  type RegisterBank,
+  registerTable,
+} from '@vfu/devices';
 
 /** Register offsets of BAR0. */
 export const DoorbellRegister = { Doorbell: 0x0, Mailbox: 0x4, Rings: 0x8 } as const;
@@ -41,7 +48,11 @@ export const doorbellDevice = defineDevice({
   bars: (d) => [{ index: 0, kind: 'mem32', registers: d.regs }],
   capabilities: { msi: { vectors: 1, address64: true } },
   reset: (d) => d.regs.reset(),
-  state: { version: 1, save: (d) => d.regs.save(), load: (d, data) => d.regs.load(data) },
+  state: deviceState({
+    schema: defineVmState({ name: 'doorbell', version: 1, fields: { registers: REGISTERS.stateField() } }),
+    save: (d: Doorbell) => ({ registers: d.regs.save() }),
+    load: (d: Doorbell, v) => d.regs.load(v.registers),
+  }),
 });
 
 /** `vfu-server --load` registers the default export (a device type or an array of them). */

@@ -7,11 +7,14 @@
  * bus addresses and a 4 KiB buffer at 0x40000. BAR0 (1 MiB) takes 4-byte accesses below 0x80 and
  * 4- or 8-byte ones from 0x80 on; unknown offsets read all-ones and ignore writes.
  */
+
 import { hex } from '@vfu/errors';
 import { type PropertyValues, prop } from '@vfu/pci';
+import { defineVmState, vm } from '@vfu/vmstate';
 import type { DeviceContext } from './api/context';
 import { defineDevice } from './api/define-device';
 import { type RegisterBank, type RegisterValues, registerTable } from './api/register-bank';
+import { deviceState } from './api/state';
 import { DeviceError } from './errors';
 import type { ResetKind, TimerHandle } from './interfaces';
 
@@ -416,6 +419,20 @@ export class Edu {
   }
 }
 
+/** edu's own state: every register (a factorial or DMA in progress resumes from them) and the DMA buffer. */
+export const eduVmState = defineVmState({
+  name: 'edu',
+  version: 1,
+  fields: {
+    registers: REGISTERS.stateField(),
+    dmaBuffer: vm.bytes({ maxLength: EDU_DMA_BUFFER_SIZE, length: EDU_DMA_BUFFER_SIZE }),
+  },
+  validate: (v) =>
+    ((v.registers.status as number) & ~(EDU_STATUS_COMPUTING | EDU_STATUS_IRQ_FACTORIAL)) !== 0
+      ? `registers.status: undefined bits set (${v.registers.status})`
+      : undefined,
+});
+
 /**
  * `-device edu`: 1234:11e8 rev 0x10, class 0x00ff00, BAR0 1 MiB 32-bit MMIO, INTx pin A and a
  * 64-bit single-vector MSI capability at 0x40, DMA through the bus-master address space.
@@ -430,5 +447,10 @@ export const eduDevice = defineDevice({
   capabilities: { msi: { vectors: 1, address64: true, perVectorMask: false } },
   unrealize: (edu) => edu.reset('cold'),
   reset: (edu, kind) => edu.reset(kind),
-  state: { version: 1, save: (edu) => edu.saveState(), load: (edu, data) => edu.restoreState(data) },
+  state: deviceState({
+    schema: eduVmState,
+    save: (edu: Edu) => edu.saveState(),
+    load: (edu: Edu, v) =>
+      edu.restoreState({ registers: v.registers as RegisterValues, dmaBuffer: v.dmaBuffer }),
+  }),
 });

@@ -4,6 +4,8 @@
  * clock and log and a PCI definition.
  */
 
+// Device authors declare their state with these; re-exported so that a device needs one import.
+export { defineVmState, VmStateError, vm } from '@vfu/vmstate';
 export {
   type DetachedContextOptions,
   type DeviceContext,
@@ -23,13 +25,11 @@ export {
   DefinedPciDevice,
   type DeviceDefinition,
   type DeviceIdentity,
-  type DeviceStateSpec,
   type DeviceType,
   defineDevice,
   type MsixSpec,
   type RuntimePropertySpec,
   registerDeviceTypes,
-  type SavedDeviceState,
   type StatusPropertySpec,
 } from './api/define-device';
 export {
@@ -50,6 +50,15 @@ export {
   type SubwordPolicy,
   type TableEntry,
 } from './api/register-bank';
+export {
+  type AnyVmStateSchema,
+  type DeviceStateSpec,
+  deviceState,
+  loadDeviceStream,
+  type PciStateHost,
+  pciVmState,
+  saveDeviceStream,
+} from './api/state';
 export type {
   DeviceBlockBackend,
   DeviceBlockWriteFlags,

@@ -21,8 +21,10 @@
  */
 
 import { prop } from '@vfu/pci';
+import { defineVmState, vm } from '@vfu/vmstate';
 import { defineDevice } from './api/define-device';
 import { type RegisterBank, registerTable } from './api/register-bank';
+import { deviceState } from './api/state';
 import { DeviceError } from './errors';
 import {
   type DeviceLog,
@@ -139,6 +141,21 @@ const IDIO_REGISTERS = registerTable<PciIdio16>(
     }),
   ],
 );
+
+/** The card's state: input and output levels, interrupt enable, filters, latched status. */
+export const pciIdio16VmState = defineVmState({
+  name: 'pci-idio-16',
+  version: 1,
+  fields: {
+    inputs: vm.u16(),
+    outputs: vm.u16(),
+    irqEnabled: vm.bool(),
+    filtersActive: vm.bool(),
+    interruptStatus: vm.u8({
+      check: (v: number) => ((v & ~0x07) !== 0 ? `undefined bits set (${v})` : undefined),
+    }),
+  },
+});
 
 /** The PCI-IDIO-16 core. Inputs are driven by the host ({@link setInputs}), outputs by the guest. */
 export class PciIdio16 {
@@ -347,9 +364,9 @@ export const pciIdio16Device = defineDevice({
   ],
   unrealize: (gpio) => gpio.reset('warm'),
   reset: (gpio, kind) => gpio.reset(kind),
-  state: {
-    version: 1,
-    save: (gpio) => gpio.saveState(),
-    load: (gpio, data) => gpio.restoreState(data as PciIdio16State),
-  },
+  state: deviceState({
+    schema: pciIdio16VmState,
+    save: (gpio: PciIdio16) => gpio.saveState(),
+    load: (gpio: PciIdio16, v) => gpio.restoreState(v),
+  }),
 });

@@ -5,8 +5,10 @@
  * Linux's `8250_pci` driver binds it.
  */
 import { prop } from '@vfu/pci';
+import { defineVmState, vm } from '@vfu/vmstate';
 import type { DeviceContext } from './api/context';
 import { defineDevice } from './api/define-device';
+import { deviceState } from './api/state';
 import type { CharBackend } from './chardev/char-backend';
 import { SocketCharBackend } from './chardev/socket';
 import { createCharBackend, parseChardevSpec } from './chardev/spec';
@@ -14,9 +16,9 @@ import { DeviceError } from './errors';
 import {
   PCI_SERIAL_PCI_IDS,
   SERIAL_DEFAULT_BAUDBASE,
+  SERIAL_FIFO_SIZE,
   SERIAL_IO_SIZE,
   Serial16550,
-  type Serial16550State,
 } from './serial-16550';
 
 /** Properties of `-device pci-serial`. */
@@ -101,6 +103,26 @@ export class PciSerial {
   }
 }
 
+/** The 16550's state: registers, receive FIFO and pending interrupts (the backend stays with the host). */
+export const serialVmState = defineVmState({
+  name: 'serial',
+  version: 1,
+  fields: {
+    divisor: vm.u16(),
+    rbr: vm.u8(),
+    ier: vm.u8(),
+    fcr: vm.u8(),
+    lcr: vm.u8(),
+    mcr: vm.u8(),
+    lsr: vm.u8(),
+    msr: vm.u8(),
+    scr: vm.u8(),
+    receiveFifo: vm.array(vm.u8(), { maxLength: SERIAL_FIFO_SIZE }),
+    thrInterruptPending: vm.bool(),
+    timeoutInterruptPending: vm.bool(),
+  },
+});
+
 /** `-device pci-serial`. */
 export const pciSerialDevice = defineDevice({
   name: 'pci-serial',
@@ -124,9 +146,9 @@ export const pciSerialDevice = defineDevice({
   realize: (serial) => serial.connect(),
   unrealize: (serial) => serial.disconnect(),
   reset: (serial, kind) => serial.uart.reset(kind),
-  state: {
-    version: 1,
-    save: (serial) => serial.uart.saveState(),
-    load: (serial, data) => serial.uart.restoreState(data as Serial16550State),
-  },
+  state: deviceState({
+    schema: serialVmState,
+    save: (serial: PciSerial) => serial.uart.saveState(),
+    load: (serial: PciSerial, v) => serial.uart.restoreState(v),
+  }),
 });

@@ -24,7 +24,9 @@
 
 import { MemoryRegion } from '@vfu/memory';
 import { prop } from '@vfu/pci';
+import { defineVmState, vm } from '@vfu/vmstate';
 import { defineDevice } from './api/define-device';
+import { deviceState } from './api/state';
 import { DeviceError } from './errors';
 import { type DeviceLog, type ResetKind, silentDeviceLog } from './interfaces';
 
@@ -109,6 +111,21 @@ export const PCI_TESTDEV_TESTS: readonly PciTestdevTest[] = Object.freeze(
     }),
   ),
 );
+
+const testdevCounters = vm.array(vm.u32(), { maxLength: 64, length: PCI_TESTDEV_TESTS.length });
+
+/** pci-testdev's state: the selected test and each test's counters. */
+export const pciTestdevVmState = defineVmState({
+  name: 'pci-testdev',
+  version: 1,
+  fields: {
+    current: vm.i32({
+      check: (v: number) => (v < -1 || v >= PCI_TESTDEV_TESTS.length ? `no test ${v}` : undefined),
+    }),
+    counts: testdevCounters,
+    notifications: testdevCounters,
+  },
+});
 
 /** Plain-data state of a pci-testdev. */
 export interface PciTestdevState {
@@ -473,9 +490,9 @@ export const pciTestdevDevice = defineDevice({
   },
   unrealize: (testdev) => testdev.reset('cold'),
   reset: (testdev, kind) => testdev.reset(kind),
-  state: {
-    version: 1,
-    save: (testdev) => testdev.saveState(),
-    load: (testdev, data) => testdev.restoreState(data as PciTestdevState),
-  },
+  state: deviceState({
+    schema: pciTestdevVmState,
+    save: (testdev: PciTestdev) => testdev.saveState(),
+    load: (testdev: PciTestdev, v) => testdev.restoreState(v),
+  }),
 });

@@ -71,3 +71,4 @@ export {
 } from './qdev/properties';
 export { type CreateDeviceOptions, type DeviceClass, DeviceTypeRegistry } from './qdev/registry';
 export * as regs from './regs';
+export { checkPciSavedState, type PciSavedState } from './saved-state';

@@ -53,6 +53,7 @@ import {
   PCI_SUBSYSTEM_VENDOR_ID,
   PCI_VENDOR_ID,
 } from './regs';
+import { checkPciSavedState, type PciSavedState } from './saved-state';
 
 /** What a device class says about itself (QEMU `PCIDeviceClass` fields). */
 export interface PciIdentity {
@@ -647,6 +648,46 @@ export abstract class PciDevice extends Device {
       for (let i = 0; i < size; i++) v |= (data[at - offset + i] as number) << (8 * i);
       this.configWrite(at, v >>> 0, size);
     });
+  }
+
+  // ---- saved state (migration, restarts) -----------------------------------------------------
+
+  /** The guest-visible PCI state (a copy): config space, MSI-X table and PBA, INTx level. */
+  savePciState(): PciSavedState {
+    const msix = this.#msix;
+    return {
+      config: this.config.config.slice(),
+      intxLevel: this.#irqLevel,
+      msix: msix === undefined ? undefined : { table: msix.table.slice(), pba: msix.pba.slice() },
+    };
+  }
+
+  /** Why `saved` does not fit this device (type, BAR layout, capabilities), or undefined. */
+  checkPciState(saved: PciSavedState): string | undefined {
+    return checkPciSavedState(this.config, this.#msi, this.#msix, this.identity.interruptPin !== 0, saved);
+  }
+
+  /**
+   * Applies a state that {@link checkPciState} accepted, then redoes what the guest's config
+   * writes did (QEMU's `pci_update_mappings` and MSI/MSI-X post-load): BAR mappings, bus
+   * mastering, INTx, interrupt state reports; a pending MSI-X vector that is unmasked fires.
+   */
+  loadPciState(saved: PciSavedState): void {
+    const reason = this.checkPciState(saved);
+    if (reason !== undefined) throw new PciError('invalid-config-access', `${this.#label}: ${reason}`);
+    this.config.config.set(saved.config);
+    if (this.#msix !== undefined && saved.msix !== undefined) {
+      this.#msix.table.set(saved.msix.table);
+      this.#msix.pba.set(saved.msix.pba);
+    }
+    this.#irqLevel = saved.intxLevel;
+    if (!this.realized) return;
+    this.updateMappings();
+    this.#busMasterAlias?.setEnabled((this.config.getWord(PCI_COMMAND) & PCI_COMMAND_MASTER) !== 0);
+    this.#updateIntx();
+    this.#reportIntxDisable();
+    this.#msi?.configWritten(0, this.config.size);
+    this.#msix?.configWritten(0, this.config.size);
   }
 
   // ---- interrupts ----------------------------------------------------------------------------

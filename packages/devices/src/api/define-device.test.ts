@@ -7,12 +7,14 @@ import {
   PciRootBus,
   prop,
 } from '@vfu/pci';
+import { defineVmState, loadVmStream, saveVmStream, VmStateError, vm } from '@vfu/vmstate';
 import { afterEach, describe, expect, test } from 'vitest';
 import { RecordingLog } from '../../test/helpers';
 import { ManualClock } from '../clock';
 import type { DeviceContext } from './context';
 import { defineDevice, registerDeviceTypes } from './define-device';
 import { type RegisterBank, registerTable } from './register-bank';
+import { deviceState, pciVmState } from './state';
 
 class Sink implements InterruptSink {
   readonly msis: { vector: number; message: MsiMessage }[] = [];
@@ -72,16 +74,20 @@ const timer = defineDevice({
   rom: () => new Uint8Array([0x55, 0xaa]),
   capabilities: { pm: {}, msi: { vectors: 1, address64: true } },
   reset: (d) => d.regs.reset(),
-  state: {
-    version: 2,
-    minVersion: 1,
-    save: (d) => ({ regs: d.regs.save(), level: d.level }),
-    load: (d, data) => {
-      const s = data as { regs: unknown; level: number };
-      d.regs.load(s.regs);
-      d.level = s.level;
+  state: deviceState({
+    schema: defineVmState({
+      name: 'test-timer',
+      version: 2,
+      minimumVersion: 1,
+      fields: { regs: TABLE.stateField(), level: vm.u8({ since: 2, default: 3 }) },
+    }),
+    save: (d: Timer) => ({ regs: d.regs.save(), level: d.level }),
+    check: (_d: Timer, v) => (v.level > 200 ? `level: ${v.level} is above 200` : undefined),
+    load: (d: Timer, v) => {
+      d.regs.load(v.regs);
+      d.level = v.level;
     },
-  },
+  }),
 });
 
 const cleanups: (() => void)[] = [];
@@ -167,21 +173,89 @@ describe('defineDevice', () => {
     expect(r32(dev, 0x4)).toBe(0);
   });
 
-  test('state: saved, loaded into another device; wrong type or version refused', () => {
+  test('state: PCI part and device part saved, loaded into another device', () => {
     const a = setup();
+    a.dev.configWrite(0x10, 0xfebf_0000, 4); // BAR0
+    a.dev.configWrite(0x04, 0x6, 2); // memory + bus master
     a.dev.core.regs.set('expired', 9);
     a.dev.setProperty('level', 5);
     const saved = a.dev.saveState();
-    expect(saved).toMatchObject({ type: 'test-timer', version: 2 });
     const b = setup();
     b.dev.loadState(saved);
     expect(b.dev.core.regs.u32('expired')).toBe(9);
     expect(b.dev.core.level).toBe(5);
-    expect(() => b.dev.loadState({ ...saved, version: 3 })).toThrowError(
-      expect.objectContaining({ code: 'invalid-state' }),
+    expect(b.dev.configRead(0x10, 4)).toBe(0xfebf_0000);
+    expect(b.dev.barAddress(0)).toBe(0xfebf_0000n);
+    expect(b.dev.busMasterEnabled).toBe(true);
+    expect(b.dev.saveState()).toEqual(saved);
+  });
+
+  test('state: refused streams name the field and leave the device as it was', () => {
+    const a = setup();
+    a.dev.core.regs.set('expired', 9);
+    const saved = a.dev.saveState();
+    const b = setup();
+    b.dev.core.regs.set('expired', 1);
+    const before = b.dev.saveState();
+    const [pci, own] = loadVmStream(saved, [pciVmState, timer.definition.state!.schema]) as [
+      { config: Uint8Array },
+      { regs: Record<string, number>; level: number },
+    ];
+    const own2 = timer.definition.state!.schema;
+    const reject = (data: Uint8Array, code: string, field?: RegExp) => {
+      let err: unknown;
+      try {
+        b.dev.loadState(data);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(VmStateError);
+      expect((err as VmStateError).code).toBe(code);
+      if (field !== undefined) expect((err as VmStateError).message).toMatch(field);
+      expect(b.dev.saveState()).toEqual(before);
+    };
+    reject(saved.slice(0, saved.length - 9), 'truncated');
+    const flipped = saved.slice();
+    flipped[40] = (flipped[40] as number) ^ 0x10;
+    reject(flipped, 'corrupted');
+    // Another device's identity in the read-only config bytes.
+    const otherId = pci.config.slice();
+    otherId[0x02] = 0x99;
+    reject(
+      saveVmStream([
+        { schema: pciVmState, value: { ...pci, config: otherId } as never },
+        { schema: own2, value: own },
+      ]),
+      'bad-value',
+      /byte 0x2/,
     );
-    expect(() => b.dev.loadState({ ...saved, version: 0 })).toThrow(/loads test-timer 1\.\.2/);
-    expect(() => b.dev.loadState({ ...saved, type: 'edu' })).toThrow(/edu/);
+    // The device's own check, after the PCI part passed.
+    reject(
+      saveVmStream([
+        { schema: pciVmState, value: pci as never },
+        { schema: own2, value: { ...own, level: 201 } },
+      ]),
+      'bad-value',
+      /level/,
+    );
+    // Too new a version.
+    const newer = defineVmState({ ...own2, version: 3 });
+    reject(
+      saveVmStream([
+        { schema: pciVmState, value: pci as never },
+        { schema: newer, value: own },
+      ]),
+      'too-new',
+    );
+    // Another device's section.
+    const foreign = defineVmState({ ...own2, name: 'edu' });
+    reject(
+      saveVmStream([
+        { schema: pciVmState, value: pci as never },
+        { schema: foreign, value: own },
+      ]),
+      'foreign',
+    );
   });
 
   test('a core runs without PCI, with an injected clock', () => {

@@ -41,6 +41,7 @@ import {
   pciContext,
 } from './context';
 import type { RegisterBank } from './register-bank';
+import { type DeviceStateSpec, loadDeviceStream, saveDeviceStream } from './state';
 
 /** QEMU's default subsystem ids (`pci_default_sub_vendor_id` 0x1af4, `pci_default_sub_device_id` 0x1100). */
 export const DEFAULT_SUBSYSTEM_VENDOR_ID = 0x1af4;
@@ -117,18 +118,6 @@ export interface StatusPropertySpec<D> {
   get(core: D): PropertyValue;
 }
 
-/** Versioned device state (the device part; the PCI part is the framework's). */
-export interface DeviceStateSpec<D> {
-  /** Version written by this code. */
-  version: number;
-  /** Oldest version `load` accepts (default `version`). */
-  minVersion?: number;
-  /** Plain data (structured-clone safe). */
-  save(core: D): unknown;
-  /** Checks `data` completely, then applies it; throws `invalid-state` naming the field otherwise. */
-  load(core: D, data: unknown, version: number): void;
-}
-
 /** Value type of property definition `P[K]`. */
 type ValueOf<S extends PropertySchema, K extends keyof S> = PropertyValues<S>[K];
 
@@ -167,15 +156,8 @@ export interface DeviceDefinition<S extends PropertySchema, D> {
   unrealize?(core: D): void;
   /** Device reset, after the PCI core reset config space and capabilities. */
   reset?(core: D, kind: ResetKind): void;
-  /** Save and load of the device's own state. */
+  /** The device's own state for migration and restarts (see `deviceState`); without it the device cannot migrate. */
   state?: DeviceStateSpec<D>;
-}
-
-/** A device's saved state: type, version and the device's data. */
-export interface SavedDeviceState {
-  readonly type: string;
-  readonly version: number;
-  readonly data: unknown;
 }
 
 /** A registrable device type, whatever its core: what driver modules and the zoo export. */
@@ -218,28 +200,22 @@ export class DefinedPciDevice<S extends PropertySchema, D> extends PciDevice {
     this.core = definition.create(this.context);
   }
 
-  /** The device's state (for migration and restarts); `unsupported` without a state spec. */
-  saveState(): SavedDeviceState {
-    const spec = this.#stateSpec();
-    return { type: this.driver, version: spec.version, data: spec.save(this.core) };
+  /** Why this device cannot be migrated or survive a restart (QEMU's migration blocker), or undefined. */
+  get migrationBlocker(): string | undefined {
+    return this.definition.state === undefined ? `${this.driver} declares no saved state` : undefined;
   }
 
-  /** Loads a state saved by {@link saveState}; checks type and version first. */
-  loadState(saved: SavedDeviceState): void {
-    const spec = this.#stateSpec();
-    const min = spec.minVersion ?? spec.version;
-    if (saved.type !== this.driver || saved.version > spec.version || saved.version < min) {
-      throw new DeviceError(
-        'invalid-state',
-        `${this.driver}: cannot load state of ${saved.type} version ${saved.version} (this build loads ${this.driver} ${min}..${spec.version})`,
-        {
-          deviceType: this.driver,
-          ...(this.id === undefined ? {} : { deviceId: this.id }),
-          value: saved.version,
-        },
-      );
-    }
-    spec.load(this.core, saved.data, saved.version);
+  /** The device's state as a @vfu/vmstate stream: the PCI part, then the device's own section. */
+  saveState(): Uint8Array {
+    return saveDeviceStream(this, this.#stateSpec(), this.core);
+  }
+
+  /**
+   * Loads a stream saved by {@link saveState}; every part is checked before anything is applied.
+   * Throws `VmStateError` naming the section and field (the device is unchanged then).
+   */
+  loadState(data: Uint8Array): void {
+    loadDeviceStream(this, this.#stateSpec(), this.core, data);
   }
 
   protected override realizePci(): void {

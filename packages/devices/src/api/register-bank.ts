@@ -6,7 +6,9 @@
  * the table. This is QEMU's `hw/core/register.c` idea (RegisterAccessInfo: reset, ro, w1c,
  * pre/post hooks) with the access rules of a `MemoryRegionOps` in one place.
  */
+
 import { MemoryRegion, type MemoryRegionOps, type MemoryRegionOps64, type MmioWrite64 } from '@vfu/memory';
+import { type StructField, type VmField, vm } from '@vfu/vmstate';
 import { DeviceError } from '../errors';
 import { type DeviceLog, type GuestErrorEvent, silentDeviceLog } from '../interfaces';
 
@@ -279,6 +281,19 @@ export class RegisterTable<D> {
     const out: Record<string, number | bigint> = {};
     for (const r of this.registers) out[r.name] = r.reset;
     return out;
+  }
+
+  /**
+   * The registers as one state field (a struct of each register by name and width), for a
+   * device's state schema: `registers: table.stateField()`.
+   */
+  stateField(): StructField<Record<string, VmField>> {
+    const fields: Record<string, VmField> = {};
+    for (const r of this.registers) {
+      fields[r.name] =
+        r.width === 8 ? vm.u64() : r.width === 4 ? vm.u32() : r.width === 2 ? vm.u16() : vm.u8();
+    }
+    return vm.struct(fields);
   }
 
   /** A bank of this table bound to `device`, logging guest errors as `deviceName`. */
