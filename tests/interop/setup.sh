@@ -40,7 +40,7 @@ started=$SECONDS
 log() { printf '[interop setup %3ds] %s\n' "$((SECONDS - started))" "$*"; }
 
 # The guest drivers that are modules in Debian's kernel; dependencies are added from modules.dep.
-guest_modules=(gpio-pci-idio-16)
+guest_modules=(gpio-pci-idio-16 nvme)
 # Programs copied into the initramfs with their shared libraries.
 guest_programs=(/usr/bin/lspci /usr/bin/setpci /usr/bin/gpiodetect /usr/bin/gpioinfo /usr/bin/gpioget
   /usr/bin/gpioset)
