@@ -2,11 +2,14 @@
 // zeroing ranges) run on libuv's threadpool so the event loop never waits on the disk, and
 // aligned buffers for O_DIRECT bounce copies.
 //
-// A separate addon from vfu_sys.cc so the two evolve independently. Conventions are the same:
+// Linked into the one vfu_sys addon (a prebuilt package ships one binary), as its `blockIo` export;
+// kept in its own file so the two evolve independently. Conventions are the same:
 // syscall failures never throw; the promise resolves to 0 or a negative errno and the TypeScript
 // layer builds the typed error.
 
 #include <napi.h>
+
+#include "block_io.h"
 
 #ifdef __linux__
 
@@ -86,7 +89,7 @@ Napi::Value AllocAligned(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
+Napi::Object InitBlockIo(Napi::Env env, Napi::Object exports) {
   exports.Set("platform", Napi::String::New(env, "linux"));
   exports.Set("FALLOC_FL_KEEP_SIZE", Napi::Number::New(env, FALLOC_FL_KEEP_SIZE));
   exports.Set("FALLOC_FL_PUNCH_HOLE", Napi::Number::New(env, FALLOC_FL_PUNCH_HOLE));
@@ -98,11 +101,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 #else
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
+Napi::Object InitBlockIo(Napi::Env env, Napi::Object exports) {
   exports.Set("platform", Napi::String::New(env, "unsupported"));
   return exports;
 }
 
 #endif
-
-NODE_API_MODULE(vfu_block_io, Init)

@@ -8,6 +8,7 @@
 
 #include <napi.h>
 
+#include "block_io.h"
 #include "guard.h"
 
 #ifdef __linux__
@@ -762,6 +763,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("poisonWord", Napi::Function::New(env, PoisonWord));
   exports.Set("guardFaults", Napi::Function::New(env, GuardFaults));
   exports.Set("Poll", Poll::Init(env));
+  exports.Set("blockIo", InitBlockIo(env, Napi::Object::New(env)));
   return exports;
 }
 
@@ -774,6 +776,7 @@ namespace {
 // layer reports a clear "unsupported platform" error when a primitive is used.
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("platform", Napi::String::New(env, "unsupported"));
+  exports.Set("blockIo", InitBlockIo(env, Napi::Object::New(env)));
   return exports;
 }
 }  // namespace

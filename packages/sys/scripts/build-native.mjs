@@ -4,7 +4,7 @@
 // <prefix>/include/node) so that nothing has to be downloaded; otherwise node-gyp falls back to its
 // usual download.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,10 @@ if (!process.env.npm_config_nodedir) {
   const prefix = dirname(dirname(process.execPath));
   if (existsSync(join(prefix, 'include', 'node', 'common.gypi'))) args.push(`--nodedir=${prefix}`);
 }
+
+// The block I/O helpers were once a second addon; node-gyp-build loads the first .node it finds in
+// build/Release, so a leftover of it must not stay beside vfu_sys.node.
+rmSync(join(packageDir, 'build', 'Release', 'vfu_block_io.node'), { force: true });
 
 const result = spawnSync(process.execPath, args, { cwd: packageDir, stdio: 'inherit' });
 if (result.error) throw result.error;

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { SysError } from './errors';
 
 /** The native addon's surface. Syscall wrappers return a negative errno on failure. */
@@ -42,6 +43,8 @@ export interface NativeBinding {
   mapWindow(handle: NativeMappingHandle, offset: number, length: number): ArrayBuffer | number;
   munmap(handle: NativeMappingHandle, buffers: readonly ArrayBuffer[]): number;
   Poll: new (fd: number, callback: (this: NativePoll, status: number, events: number) => void) => NativePoll;
+  /** The block I/O helpers (native/block_io.cc), typed in block-io.ts. */
+  readonly blockIo: unknown;
 }
 
 /** Opaque token the addon uses to find a mapping again. */
@@ -73,8 +76,12 @@ function load(): LoadResult {
     };
   }
   try {
-    // The addon sits in the package's build/Release; src/ and dist/ are both one level below.
-    const required = createRequire(import.meta.url)('../build/Release/vfu_sys.node') as { platform?: string };
+    // node-gyp-build loads build/Release/vfu_sys.node when the addon was built from source here,
+    // else the prebuilt Node-API binary shipped in prebuilds/<platform>-<arch>/. src/ and dist/
+    // are both one level below the package directory.
+    const require = createRequire(import.meta.url);
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+    const required = nodeGypBuild(fileURLToPath(new URL('..', import.meta.url))) as { platform?: string };
     if (required.platform !== 'linux') {
       return {
         ok: false,
@@ -87,7 +94,7 @@ function load(): LoadResult {
       ok: false,
       error: new SysError(
         'ADDON_NOT_BUILT',
-        '@vfu/sys native addon is missing or failed to load; rebuild it with `node-gyp rebuild` in the package directory (needs g++, make, python3)',
+        `@vfu/sys native addon is missing or failed to load (no prebuilt binary for ${process.platform}-${process.arch}); build it with \`node scripts/build-native.mjs\` in the package directory (needs g++, make, python3)`,
         { cause },
       ),
     };

@@ -1,5 +1,4 @@
-import { createRequire } from 'node:module';
-import { syscallError } from './binding';
+import { native, syscallError } from './binding';
 import { SysError } from './errors';
 
 /** The block I/O addon's surface (native/block_io.cc). Failures are negative errnos. */
@@ -21,17 +20,13 @@ function load(): LoadResult {
       error: new SysError('UNSUPPORTED_PLATFORM', `fallocate needs Linux; this is ${process.platform}`),
     };
   }
+  // Part of the one vfu_sys addon (so it ships in the same prebuilt binary).
   try {
-    const required = createRequire(import.meta.url)('../build/Release/vfu_block_io.node') as BlockIoBinding;
-    return { ok: true, binding: required };
+    return { ok: true, binding: native().blockIo as BlockIoBinding };
   } catch (cause) {
     return {
       ok: false,
-      error: new SysError(
-        'ADDON_NOT_BUILT',
-        '@vfu/sys block I/O addon is missing or failed to load; rebuild it with `node-gyp rebuild` in the package directory (needs g++, make, python3)',
-        { cause },
-      ),
+      error: cause instanceof SysError ? cause : new SysError('ADDON_NOT_BUILT', String(cause), { cause }),
     };
   }
 }
