@@ -8,7 +8,8 @@ import { resolve } from 'node:path';
 import { BlockNodeRegistry, parseBlockdevOptions } from '@vfu/block';
 import { dumpFlatView, dumpMemoryTree } from '@vfu/memory';
 import { type Device, type DeviceTree, formatDevfn, PciDevice, type PciRootBus, regs } from '@vfu/pci';
-import { type TraceEvent, VfioUserServer } from '@vfu/server';
+import { ConnectionBudget, type TraceEvent, VfioUserServer } from '@vfu/server';
+import { type CapSettings, effectiveCaps, type ResolvedCaps, resolveCaps } from './caps';
 import { emptyConfig } from './config';
 import { AppError, errorMessage } from './errors';
 import { type AppLogger, type LineSink, PROGRAM } from './logger';
@@ -30,6 +31,8 @@ export interface ServerAppOptions {
   trace: LineSink | undefined;
   /** Every endpoint refuses DMA_MAP fds not sealed against shrinking (`--require-sealed-dma-fds`). */
   requireSealedDmaFds?: boolean;
+  /** Resource caps (`--cap`, `caps` in the config file); unset ones keep their defaults. */
+  caps?: CapSettings;
   /** Relative socket paths given on the monitor resolve against it. */
   cwd: string;
   version: string;
@@ -56,11 +59,16 @@ export class ServerApp implements MonitorBackend {
   /** Serialises changes, so two monitor clients cannot interleave halves of theirs. */
   #changes: Promise<unknown> = Promise.resolve();
   #closed = false;
+  readonly #caps: ResolvedCaps;
+  /** Refused connections held across all endpoints. */
+  readonly #connectionBudget: ConnectionBudget;
 
   constructor(opts: ServerAppOptions) {
     this.#opts = opts;
     this.tree = opts.tree;
     this.version = opts.version;
+    this.#caps = resolveCaps(opts.caps ?? {});
+    this.#connectionBudget = new ConnectionBudget({ maxPending: this.#caps.maxPendingConnectionsTotal });
   }
 
   /** Endpoint ids, in creation order. */
@@ -137,6 +145,9 @@ export class ServerApp implements MonitorBackend {
         tree: this.tree,
         logger,
         requireSealedDmaFds: this.#opts.requireSealedDmaFds === true,
+        connectionCaps: this.#caps.connection,
+        limits: this.#caps.limits,
+        connectionBudget: this.#connectionBudget,
         ...(onTrace === undefined ? {} : { onTrace }),
       });
     } catch (e) {
@@ -313,6 +324,14 @@ export class ServerApp implements MonitorBackend {
         connected: e.server.connected,
         ...(device === undefined ? {} : { device: device.id ?? device.path, driver: device.driver }),
         stats: e.server.stats(),
+        caps: effectiveCaps(this.#opts.caps ?? {}),
+        usage: {
+          dmaRegions: e.server.dmaMappings.length,
+          dmaBytesMapped: Number(e.server.dmaMappings.reduce((sum, d) => sum + d.size, 0n)),
+          pendingConnections: e.server.refusedConnections.pending,
+          pendingConnectionsTotal: this.#connectionBudget.pending,
+          refusedConnections: e.server.refusedConnections.total,
+        },
       };
     });
   }

@@ -6,6 +6,7 @@
  * value is the next argument or follows `=` (`--log-level=debug`).
  */
 import { parseBlockdevOptions } from '@vfu/block';
+import { checkCap } from './caps';
 import {
   emptyConfig,
   LOG_LEVELS,
@@ -69,6 +70,11 @@ export const FLAGS: readonly FlagDef[] = [
   {
     name: 'require-sealed-dma-fds',
     help: 'refuse DMA_MAP memory not sealed against shrinking (F_SEAL_SHRINK) with EPERM',
+  },
+  {
+    name: 'cap',
+    value: 'NAME=VALUE',
+    help: 'set a resource cap (see the server README; e.g. max-pending-connections=8); repeatable',
   },
   {
     name: 'log-level',
@@ -197,6 +203,15 @@ export function parseCommandLine(argv: readonly string[], cwd = '.'): CommandLin
       case 'require-sealed-dma-fds':
         config.requireSealedDmaFds = true;
         break;
+      case 'cap': {
+        const eq = (value as string).indexOf('=');
+        if (eq <= 0) usage(`${flag} '${value}': expected NAME=VALUE`, flag);
+        const [name, n] = checkCap((value as string).slice(0, eq), (value as string).slice(eq + 1), (msg) =>
+          usage(`${flag}: ${msg}`, flag),
+        );
+        config.caps[name] = n;
+        break;
+      }
       case 'log-level':
         config.logLevel = parseLogLevel(value as string, (msg) => usage(`${flag}: ${msg}`, flag));
         break;

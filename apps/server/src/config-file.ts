@@ -11,6 +11,7 @@
  *   "monitors": ["qmp.sock"],
  *   "trace": false,
  *   "requireSealedDmaFds": false,
+ *   "caps": { "maxPendingConnections": 8, "maxQueuedReplyBytes": 67108864 },
  *   "logLevel": "info"
  * }
  * ```
@@ -20,6 +21,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { parseBlockdevOptions } from '@vfu/block';
 import { parseLogLevel } from './args';
+import { checkCap } from './caps';
 import { emptyConfig, type MonitorSpec, type ServerConfig } from './config';
 import { AppError, errorMessage } from './errors';
 import { deviceFromOptions, endpointFromOptions, isPlainObject } from './specs';
@@ -34,6 +36,7 @@ export const CONFIG_KEYS = [
   'monitors',
   'trace',
   'requireSealedDmaFds',
+  'caps',
   'logLevel',
   'runtimeDir',
 ] as const;
@@ -113,6 +116,13 @@ export function parseConfigFile(text: string, fileName: string, baseDir: string)
       fail('$.requireSealedDmaFds', `expected true or false, got ${kind(root.requireSealedDmaFds)}`);
     }
     config.requireSealedDmaFds = root.requireSealedDmaFds;
+  }
+  if (root.caps !== undefined) {
+    if (!isPlainObject(root.caps)) fail('$.caps', `expected an object, got ${kind(root.caps)}`);
+    for (const [key, value] of Object.entries(root.caps as Record<string, unknown>)) {
+      const [name, n] = checkCap(key, value, (msg) => fail(`$.caps.${key}`, msg));
+      config.caps[name] = n;
+    }
   }
   if (root.logLevel !== undefined) {
     config.logLevel = parseLogLevel(root.logLevel, (msg) => fail('$.logLevel', msg));

@@ -66,6 +66,8 @@ export interface ServerConfig {
   trace: boolean | undefined;
   /** Refuse DMA_MAP fds not sealed against shrinking (F_SEAL_SHRINK); default off. */
   requireSealedDmaFds: boolean | undefined;
+  /** Resource caps set (`--cap`, `caps` in the config file), by their config-file names. */
+  caps: Record<string, number>;
   logLevel: LogLevel | undefined;
   /** Where the embedded default set puts its sockets. */
   runtimeDir: string | undefined;
@@ -91,6 +93,7 @@ export function emptyConfig(): ServerConfig {
     monitors: [],
     trace: undefined,
     requireSealedDmaFds: undefined,
+    caps: {},
     logLevel: undefined,
     runtimeDir: undefined,
   };
@@ -106,6 +109,7 @@ export function mergeConfig(base: ServerConfig, extra: ServerConfig): ServerConf
     monitors: [...base.monitors, ...extra.monitors],
     trace: extra.trace ?? base.trace,
     requireSealedDmaFds: extra.requireSealedDmaFds ?? base.requireSealedDmaFds,
+    caps: { ...base.caps, ...extra.caps },
     logLevel: extra.logLevel ?? base.logLevel,
     runtimeDir: extra.runtimeDir ?? base.runtimeDir,
   };

@@ -10,6 +10,7 @@ import { formatGuestErrorEvent, type HostContext, registerZooDevices } from '@vf
 import { DeviceTree, DeviceTypeRegistry } from '@vfu/pci';
 import { ServerApp } from './app';
 import { parseCommandLine } from './args';
+import { type CapSettings, resolveCaps } from './caps';
 import { type LoadSpec, mergeConfig, type ServerConfig, servesAnything } from './config';
 import { parseConfigFile } from './config-file';
 import { chooseRuntimeDir, defaultConfig, type RuntimeDir } from './defaults';
@@ -136,6 +137,7 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
         io,
         trace: config.trace === true,
         requireSealedDmaFds: config.requireSealedDmaFds === true,
+        caps: config.caps,
         version,
       },
       removeRuntimeDir,
@@ -156,6 +158,7 @@ async function serve(
     io: MainIo;
     trace: boolean;
     requireSealedDmaFds: boolean;
+    caps: CapSettings;
     version: string;
   },
   cleanup: () => void,
@@ -173,6 +176,7 @@ async function serve(
     announce: io.stdout,
     trace: ctx.trace ? io.stderr : undefined,
     requireSealedDmaFds: ctx.requireSealedDmaFds,
+    caps: ctx.caps,
     cwd: io.cwd,
     version: ctx.version,
     // Let the reply to `quit` go out before the monitors close.
@@ -202,7 +206,12 @@ async function serve(
     }
     await app.apply(plan);
     for (const m of plan.monitors) {
-      const monitor = new QmpMonitor({ socketPath: m.socketPath, backend: app, logger });
+      const monitor = new QmpMonitor({
+        socketPath: m.socketPath,
+        backend: app,
+        logger,
+        limits: resolveCaps(ctx.caps).monitor,
+      });
       await monitor.start();
       monitors.push(monitor);
       io.stdout.write(`${PROGRAM}: monitor listening on ${m.socketPath}\n`);
