@@ -15,6 +15,8 @@ export interface CommonOptions {
   ramSize: number;
   /** Request timeout in ms. */
   timeoutMs: number;
+  /** `--trace-file`: pcapng capture of every message. */
+  traceFile: string | undefined;
 }
 
 /** A parsed command line. */
@@ -51,6 +53,8 @@ Options:
                        no eventfd interrupts, no mmap
       --ram SIZE       guest RAM size (default 16M; suffixes K, M, G)
       --timeout MS     per-request timeout (default 5000; 0 = none)
+      --trace-file FILE capture every vfio-user message to a pcapng file (vfu-trace,
+                       Wireshark); rotated at 64 MiB, keeping FILE and FILE.1
       --script TEXT    serial: the text to loop back (default "hello, vfio-user")
       --interactive    serial: talk to the UART's line instead of looping back
   -h, --help           this text
@@ -89,6 +93,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
         'no-fds': { type: 'boolean' },
         ram: { type: 'string' },
         timeout: { type: 'string' },
+        'trace-file': { type: 'string' },
         script: { type: 'string' },
         interactive: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -116,6 +121,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
       noFds: v['no-fds'] === true,
       ramSize: typeof v.ram === 'string' ? parseSize(v.ram) : 16 << 20,
       timeoutMs: Number(timeoutText),
+      traceFile: typeof v['trace-file'] === 'string' && v['trace-file'] !== '' ? v['trace-file'] : undefined,
     };
   };
   const onlyFor = (names: string[], where: string) => {

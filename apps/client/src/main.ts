@@ -1,4 +1,5 @@
 import { isClientError, VfioUserClient } from '@vfu/client';
+import { CaptureWriter } from '@vfu/trace/capture';
 import pkg from '../package.json' with { type: 'json' };
 import { type Command, type DemoName, HELP, parseCommandLine } from './args';
 import type { DemoContext } from './demos/context';
@@ -22,11 +23,25 @@ export const DEMO_RUNNERS: Record<DemoName, (ctx: DemoContext) => Promise<void>>
 };
 
 async function run(command: Exclude<Command, { kind: 'help' | 'version' }>, io: AppIo): Promise<void> {
-  const client = await VfioUserClient.connect(command.socket, {
-    passFds: !command.noFds,
-    mmap: !command.noFds,
-    requestTimeoutMs: command.timeoutMs,
-  });
+  const capture =
+    command.traceFile === undefined
+      ? undefined
+      : CaptureWriter.open(command.traceFile, {
+          application: `vfu-client ${VERSION}`,
+          onError: (e) => io.stderr.write(`vfu-client: capture stopped: ${e.message}\n`),
+        });
+  let client: VfioUserClient;
+  try {
+    client = await VfioUserClient.connect(command.socket, {
+      passFds: !command.noFds,
+      mmap: !command.noFds,
+      requestTimeoutMs: command.timeoutMs,
+      ...(capture === undefined ? {} : { tap: capture.endpoint('vfu-client', command.socket, 'client')(1) }),
+    });
+  } catch (e) {
+    capture?.close();
+    throw e;
+  }
   try {
     const ram = client.allocateMemory(command.ramSize, { name: 'vfu-client-ram' });
     if (command.kind === 'info') {
@@ -50,6 +65,7 @@ async function run(command: Exclude<Command, { kind: 'help' | 'version' }>, io: 
     });
   } finally {
     await client.close();
+    capture?.close();
   }
 }
 

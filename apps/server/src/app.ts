@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { BlockNodeRegistry, parseBlockdevOptions } from '@vfu/block';
 import { dumpFlatView, dumpMemoryTree } from '@vfu/memory';
 import { type Device, type DeviceTree, formatDevfn, PciDevice, type PciRootBus, regs } from '@vfu/pci';
-import { ConnectionBudget, type TraceEvent, VfioUserServer } from '@vfu/server';
+import { ConnectionBudget, type TraceEvent, VfioUserServer, type VfioUserServerOptions } from '@vfu/server';
 import { type CapSettings, effectiveCaps, type ResolvedCaps, resolveCaps } from './caps';
 import { emptyConfig } from './config';
 import { AppError, errorMessage } from './errors';
@@ -33,6 +33,8 @@ export interface ServerAppOptions {
   requireSealedDmaFds?: boolean;
   /** Resource caps (`--cap`, `caps` in the config file); unset ones keep their defaults. */
   caps?: CapSettings;
+  /** Taps for the connections of each endpoint (`--trace-file`); undefined: no capture. */
+  capture?: (endpoint: string, socketPath: string) => NonNullable<VfioUserServerOptions['tapConnection']>;
   /** Relative socket paths given on the monitor resolve against it. */
   cwd: string;
   version: string;
@@ -149,6 +151,9 @@ export class ServerApp implements MonitorBackend {
         limits: this.#caps.limits,
         connectionBudget: this.#connectionBudget,
         ...(onTrace === undefined ? {} : { onTrace }),
+        ...(this.#opts.capture === undefined
+          ? {}
+          : { tapConnection: this.#opts.capture(plan.id, plan.socketPath) }),
       });
     } catch (e) {
       throw new AppError('startup-failed', `${plan.source}: endpoint '${plan.id}': ${errorMessage(e)}`, {

@@ -77,6 +77,16 @@ export const FLAGS: readonly FlagDef[] = [
     help: 'set a resource cap (see the server README; e.g. max-pending-connections=8); repeatable',
   },
   {
+    name: 'trace-file',
+    value: 'FILE.pcapng',
+    help: 'capture every vfio-user message of every endpoint to a pcapng file (vfu-trace, Wireshark)',
+  },
+  {
+    name: 'trace-file-size',
+    value: 'MIB',
+    help: 'rotate the capture at this size, keeping FILE and FILE.1 (default 64)',
+  },
+  {
     name: 'log-level',
     value: LOG_LEVELS.join('|'),
     help: 'least severe messages logged on stderr (default info)',
@@ -210,6 +220,18 @@ export function parseCommandLine(argv: readonly string[], cwd = '.'): CommandLin
           usage(`${flag}: ${msg}`, flag),
         );
         config.caps[name] = n;
+        break;
+      }
+      case 'trace-file':
+        if (value === '') usage(`${flag} needs a file name`, flag);
+        config.traceFile = value;
+        break;
+      case 'trace-file-size': {
+        const mib = Number(value);
+        if (!Number.isInteger(mib) || mib < 1 || mib > 1 << 20) {
+          usage(`${flag}: expected a whole number of MiB from 1, got '${value}'`, flag);
+        }
+        config.traceFileSizeMib = mib;
         break;
       }
       case 'log-level':

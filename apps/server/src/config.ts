@@ -68,6 +68,10 @@ export interface ServerConfig {
   requireSealedDmaFds: boolean | undefined;
   /** Resource caps set (`--cap`, `caps` in the config file), by their config-file names. */
   caps: Record<string, number>;
+  /** `--trace-file`: pcapng capture of every message. */
+  traceFile: string | undefined;
+  /** `--trace-file-size`: rotate the capture at this many MiB. */
+  traceFileSizeMib: number | undefined;
   logLevel: LogLevel | undefined;
   /** Where the embedded default set puts its sockets. */
   runtimeDir: string | undefined;
@@ -94,6 +98,8 @@ export function emptyConfig(): ServerConfig {
     trace: undefined,
     requireSealedDmaFds: undefined,
     caps: {},
+    traceFile: undefined,
+    traceFileSizeMib: undefined,
     logLevel: undefined,
     runtimeDir: undefined,
   };
@@ -110,6 +116,8 @@ export function mergeConfig(base: ServerConfig, extra: ServerConfig): ServerConf
     trace: extra.trace ?? base.trace,
     requireSealedDmaFds: extra.requireSealedDmaFds ?? base.requireSealedDmaFds,
     caps: { ...base.caps, ...extra.caps },
+    traceFile: extra.traceFile ?? base.traceFile,
+    traceFileSizeMib: extra.traceFileSizeMib ?? base.traceFileSizeMib,
     logLevel: extra.logLevel ?? base.logLevel,
     runtimeDir: extra.runtimeDir ?? base.runtimeDir,
   };

@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { BlockNodeRegistry, parseBlockdevOptions } from '@vfu/block';
 import { formatGuestErrorEvent, type HostContext, registerZooDevices } from '@vfu/devices';
 import { DeviceTree, DeviceTypeRegistry } from '@vfu/pci';
+import { CaptureWriter } from '@vfu/trace/capture';
 import { ServerApp } from './app';
 import { parseCommandLine } from './args';
 import { type CapSettings, resolveCaps } from './caps';
@@ -139,6 +140,7 @@ export async function main(argv: readonly string[], io: MainIo): Promise<number>
         requireSealedDmaFds: config.requireSealedDmaFds === true,
         caps: config.caps,
         version,
+        config,
       },
       removeRuntimeDir,
     );
@@ -160,10 +162,12 @@ async function serve(
     requireSealedDmaFds: boolean;
     caps: CapSettings;
     version: string;
+    config: ServerConfig;
   },
   cleanup: () => void,
 ): Promise<number> {
   const { logger, io } = ctx;
+  const capture = openCapture(ctx.config, io.cwd, ctx.version, logger);
   const monitors: QmpMonitor[] = [];
   let requestStop: (reason: string) => void = () => {};
   const stopped = new Promise<string>((r) => {
@@ -177,6 +181,11 @@ async function serve(
     trace: ctx.trace ? io.stderr : undefined,
     requireSealedDmaFds: ctx.requireSealedDmaFds,
     caps: ctx.caps,
+    ...(capture === undefined
+      ? {}
+      : {
+          capture: (endpoint: string, socketPath: string) => capture.endpoint(endpoint, socketPath, 'server'),
+        }),
     cwd: io.cwd,
     version: ctx.version,
     // Let the reply to `quit` go out before the monitors close.
@@ -193,6 +202,7 @@ async function serve(
     await ctx.blockNodes
       .closeAll()
       .catch((e: unknown) => logger.warn(`closing block nodes: ${errorMessage(e)}`));
+    capture?.close();
     cleanup();
     removeSignals();
   };
@@ -238,4 +248,25 @@ function resolveFilename<T extends { driver: string }>(options: T, cwd: string):
   return o.driver === 'file' && typeof o.filename === 'string'
     ? { ...options, filename: resolve(cwd, o.filename) }
     : options;
+}
+
+/** The `--trace-file` capture, or undefined without one; a write failure is logged and ends capturing. */
+function openCapture(
+  config: ServerConfig,
+  cwd: string,
+  version: string,
+  logger: AppLogger,
+): CaptureWriter | undefined {
+  if (config.traceFile === undefined) return undefined;
+  const path = resolve(cwd, config.traceFile);
+  try {
+    return CaptureWriter.open(path, {
+      maxFileBytes: (config.traceFileSizeMib ?? 64) * 1024 * 1024,
+      files: 2,
+      application: `${PROGRAM} ${version}`,
+      onError: (e) => logger.error(`capture stopped: ${e.message}`),
+    });
+  } catch (e) {
+    throw new AppError('startup-failed', `--trace-file: ${errorMessage(e)}`, { cause: e });
+  }
 }

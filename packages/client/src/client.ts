@@ -5,7 +5,7 @@ import {
   type NegotiatedCapabilities,
   type VersionCapabilities,
 } from '@vfu/protocol';
-import { type Channel, connect as connectChannel, isTransportError } from '@vfu/transport';
+import { type Channel, connect as connectChannel, isTransportError, type MessageTap } from '@vfu/transport';
 import { ClientDma, type DmaMapOptions } from './client-dma';
 import type { DmaMapping } from './dma-space';
 import { ClientError } from './errors';
@@ -39,6 +39,8 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
   /** How long `connect` keeps retrying a busy socket (default 5000 ms). */
   connectTimeoutMs?: number;
+  /** Sees every message of the connection as raw bytes (`--trace-file` captures). */
+  tap?: MessageTap;
 }
 
 /** One interrupt delivered by the server through an eventfd. */
@@ -175,6 +177,7 @@ export class VfioUserClient extends EventEmitter<ClientEvents> {
    * it if the handshake fails.
    */
   static async fromChannel(channel: Channel, options: ClientOptions = {}): Promise<VfioUserClient> {
+    if (options.tap !== undefined) channel.setTap(options.tap);
     const maxDataXferSize = options.maxDataXferSize ?? CAPABILITY_DEFAULTS.maxDataXferSize;
     const maxMsgFds = options.maxMsgFds ?? DEFAULT_MAX_MSG_FDS;
     if (!Number.isSafeInteger(maxDataXferSize) || maxDataXferSize < MIN_XFER || maxDataXferSize > MAX_XFER) {

@@ -8,6 +8,7 @@ import type {
   CallOptions,
   CallReply,
   ChannelMessage,
+  MessageTap,
   Payload,
   ReplyBody,
   RequestOptions,
@@ -27,6 +28,8 @@ export interface ServerConnection {
   setReceiveLimits(limits: FramerLimits): void;
   /** Limits checked on sent messages (the client's, after VERSION). */
   setSendLimits(limits: FramerLimits): void;
+  /** Installs a tap that sees every message (captures); connections without one are not tapped. */
+  setTap?(tap: MessageTap | undefined): void;
   /** Orderly close (queued replies flushed). */
   close(): Promise<void>;
   /** Immediate close. */

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { type DeviceTree, isQdevError, type PciDevice, PciRootBus } from '@vfu/pci';
 import { CAPABILITY_DEFAULTS, Errno, type VersionOffer } from '@vfu/protocol';
-import { CHANNEL_DEFAULTS, type Channel, type Listener, listen } from '@vfu/transport';
+import { CHANNEL_DEFAULTS, type Channel, type Listener, listen, type MessageTap } from '@vfu/transport';
 import type { ServerConnection } from './connection';
 import { type ConnectionBudget, RateLimitedWarning } from './connection-budget';
 import type { DmaMapping } from './dma';
@@ -75,6 +75,11 @@ export interface VfioUserServerOptions {
   logger?: ServerLogger;
   /** Called for every message received or sent (`--trace`). */
   onTrace?: (e: TraceEvent) => void;
+  /**
+   * Asked once per client connection (numbered from 1 in this endpoint) for a tap that sees every
+   * message of it as raw bytes (`--trace-file` captures); undefined: that connection is not tapped.
+   */
+  tapConnection?: (connection: number) => MessageTap | undefined;
   limits?: ServerLimits;
   /** Timeout of each DMA_READ/DMA_WRITE sent to the client, in ms (default 5000; 0 = none). */
   requestTimeoutMs?: number;
@@ -128,6 +133,8 @@ export class VfioUserServer {
   readonly #resolveRegionFd: RegionFdResolver | undefined;
   readonly #requireSealedDmaFds: boolean;
   readonly #caps: Readonly<Required<ConnectionCaps>>;
+  readonly #tapConnection: ((connection: number) => MessageTap | undefined) | undefined;
+  #connections = 0;
   readonly #events = new EventEmitter();
   readonly #irqs: IrqController;
   readonly #stats: ServerStats = { messagesIn: 0, messagesOut: 0, dmaRegions: 0, errorsReplied: 0 };
@@ -159,6 +166,7 @@ export class VfioUserServer {
     this.#requireSealedDmaFds = opts.requireSealedDmaFds ?? false;
     this.#caps = checkCaps(opts.connectionCaps ?? {});
     this.#budget = opts.connectionBudget;
+    this.#tapConnection = opts.tapConnection;
     const limits = opts.limits ?? {};
     this.#offer = {
       major: 0,
@@ -324,6 +332,7 @@ export class VfioUserServer {
       connection.destroy();
       return;
     }
+    if (this.#tapConnection !== undefined) connection.setTap?.(this.#tapConnection(++this.#connections));
     const self = this;
     const host: SessionHost = {
       id: this.id,

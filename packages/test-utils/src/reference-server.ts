@@ -67,6 +67,8 @@ export interface ReferenceServerOptions {
   env?: NodeJS.ProcessEnv;
   /** An entry script to run instead of the reference server (another build of it). */
   script?: string;
+  /** Further server flags, after the `-device` ones (e.g. `--trace-file FILE`). */
+  extraArgs?: readonly string[];
 }
 
 /** A running reference server and the socket of each device, by device id. */
@@ -90,7 +92,7 @@ export async function startReferenceServer(
   const { args, sockets } = referenceServerDeviceArgs(devices, dir);
   const process_ = await startServerProcess({
     script: opts.script ?? (fromSource ? REFERENCE_SERVER_SOURCE : REFERENCE_SERVER_SCRIPT),
-    args,
+    args: [...args, ...(opts.extraArgs ?? [])],
     cwd: REPO_ROOT,
     env: fromSource
       ? { ...env, NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --conditions=@vfu/source --import tsx` }

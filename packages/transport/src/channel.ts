@@ -53,8 +53,32 @@ export interface RawHeader {
   errorNo?: number;
 }
 
+/** One message as it crosses the socket, for captures (`vfu-server --trace-file`). */
+export interface TappedMessage {
+  /** `received` from the peer or `sent` to it. */
+  direction: 'received' | 'sent';
+  /**
+   * The message bytes as they cross the socket, header first (views valid only during the call:
+   * copy to keep). A received message is tapped before validation, so malformed ones appear too;
+   * the body of an oversize one is skipped, so only its header is given.
+   */
+  parts: readonly Uint8Array[];
+  /** Number of fds passed with it. */
+  fds: number;
+  /** Wall-clock time in ms since the epoch, with a sub-millisecond fraction. */
+  time: number;
+}
+
+/**
+ * Called synchronously for every message sent or received (before a sent one reaches the kernel).
+ * It must not throw; one that does is removed and reported as a `warning`.
+ */
+export type MessageTap = (message: TappedMessage) => void;
+
 /** Options of a {@link Channel}. */
 export interface ChannelOptions {
+  /** Sees every message in both directions (see {@link MessageTap}); `setTap()` changes it. */
+  tap?: MessageTap;
   /** What this side accepts (default: the spec's pre-negotiation limits). */
   receiveLimits?: FramerLimits;
   /** What the peer accepts; outgoing messages are checked against it (default: same defaults). */
@@ -156,6 +180,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
   readonly #writes: WriteQueue;
   readonly #pending = new PendingRequests<ChannelMessage>();
   readonly #pump: RequestPump;
+  #tap: MessageTap | undefined;
   readonly #sink: MessageSink;
   #receiveLimits: FramerLimits;
   #sendLimits: FramerLimits;
@@ -228,7 +253,11 @@ export class Channel extends EventEmitter<ChannelEvents> {
       event: (event) => this.#onEvent(event),
       end: (error) => this.#destroy(error),
       warning: (error) => this.emit('warning', error),
+      tap: (parts, fds) => {
+        if (this.#tap !== undefined) this.#callTap('received', parts, fds);
+      },
     };
+    this.#tap = options.tap;
     this.#reader.setSink(this.#sink);
   }
 
@@ -291,6 +320,24 @@ export class Channel extends EventEmitter<ChannelEvents> {
       );
     }
     this.#sendLimits = { ...limits };
+  }
+
+  #callTap(direction: TappedMessage['direction'], parts: readonly Uint8Array[], fds: number): void {
+    const tap = this.#tap as MessageTap;
+    try {
+      tap({ direction, parts, fds, time: performance.timeOrigin + performance.now() });
+    } catch (cause) {
+      this.#tap = undefined;
+      this.emit(
+        'warning',
+        new TransportError('HANDLER_FAILED', `message tap threw, removed: ${String(cause)}`, { cause }),
+      );
+    }
+  }
+
+  /** Sets (or with undefined removes) the tap that sees every message; see {@link MessageTap}. */
+  setTap(tap: MessageTap | undefined): void {
+    this.#tap = tap;
   }
 
   /** Sets (or with null removes) the handler of incoming commands. */
@@ -475,6 +522,7 @@ export class Channel extends EventEmitter<ChannelEvents> {
     } catch (cause) {
       return new TransportError('INVALID_ARGUMENT', `bad header: ${String(cause)}`, { ...ctx, cause });
     }
+    if (this.#tap !== undefined) this.#callTap('sent', [head, ...parts], raw.length);
     const sent = this.#writes.send(ctx, [head, ...parts], msgSize, raw);
     if (sent instanceof Promise) return sent;
     if (sent.fatal) this.#destroy(sent.error);

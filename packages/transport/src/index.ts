@@ -5,12 +5,14 @@ export {
   type ChannelEvents,
   type ChannelMessage,
   type ChannelOptions,
+  type MessageTap,
   type Payload,
   type PostOptions,
   type RawHeader,
   type ReplyBody,
   type RequestHandler,
   type RequestOptions,
+  type TappedMessage,
 } from './channel';
 export { type ConnectOptions, channelFromFd, channelPair, connect } from './connect';
 export {

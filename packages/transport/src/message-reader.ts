@@ -54,6 +54,8 @@ export interface MessageSink {
   end(error: TransportError): void;
   /** A non-fatal anomaly (fds closed over a cap). */
   warning(error: TransportError): void;
+  /** The raw bytes of each message as read, before validation (for captures). */
+  tap?(parts: readonly Uint8Array[], fds: number): void;
 }
 
 /** Bounds a {@link MessageReader} enforces beyond the framer's limits. */
@@ -228,6 +230,7 @@ export class MessageReader implements MessageSource {
         this.#resetHeader();
         this.#skipRemaining = Math.max(0, bodySize);
         if (this.#skipRemaining === 0) this.#messageDone();
+        this.#sink?.tap?.([header], bodyFds.length);
         this.#push(header, bodyFds, undefined, refused);
         return;
       }
@@ -245,6 +248,7 @@ export class MessageReader implements MessageSource {
     const refused = this.#closedFds;
     this.#resetHeader();
     this.#messageDone();
+    this.#sink?.tap?.([header, body], bodyFds.length);
     // Header and body go in together so the framer returns the body itself as the payload.
     this.#push(header, bodyFds, body, refused);
   }
