@@ -8,7 +8,7 @@ export {
   type CaptureWriterOptions,
   rotatedPath,
 } from './capture-writer';
-export { isTraceError, TraceError, type TraceErrorCode } from './errors';
+export { isTraceError, TraceError, type TraceErrorCode, type TraceErrorContext } from './errors';
 export {
   BlockType,
   enhancedPacketBlock,

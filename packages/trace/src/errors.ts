@@ -1,3 +1,5 @@
+import { VfuError, type VfuErrorContext } from '@vfu/errors';
+
 /** What went wrong, for {@link TraceError}. */
 export type TraceErrorCode =
   /** The file is not a pcapng capture, or not one of vfio-user messages. */
@@ -9,17 +11,14 @@ export type TraceErrorCode =
   /** A replayed peer answered differently from the capture, or went away. */
   | 'replay-failed';
 
-/** Errors of @vfu/trace, with a code and the file concerned where there is one. */
-export class TraceError extends Error {
-  override readonly name = 'TraceError';
-  readonly code: TraceErrorCode;
-  readonly path: string | undefined;
+/** Context of a {@link TraceError}: the capture file concerned, where there is one. */
+export interface TraceErrorContext extends VfuErrorContext {
+  path?: string;
+}
 
-  constructor(code: TraceErrorCode, message: string, context: { path?: string; cause?: unknown } = {}) {
-    super(message, context.cause === undefined ? undefined : { cause: context.cause });
-    this.code = code;
-    this.path = context.path;
-  }
+/** Errors of @vfu/trace. */
+export class TraceError extends VfuError<TraceErrorCode, TraceErrorContext> {
+  override readonly name = 'TraceError';
 }
 
 /** True for a {@link TraceError}. */
