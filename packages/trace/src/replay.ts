@@ -109,9 +109,9 @@ export interface ReplayOptions extends ReplaySelection {
   /** Timeout of each request (default 5000 ms). */
   timeoutMs?: number;
   /**
-   * Send each command no earlier than its captured time after the first (default true), so a
-   * device that works in the background (a timer, a DMA engine) has had as long as it had when
-   * captured before it is polled; false sends as fast as replies come.
+   * Keep every gap between two commands at least as long as captured (default true), so a device
+   * that works in the background (a timer, a DMA engine) has had as long as it had when captured
+   * before it is polled; false sends as fast as replies come.
    */
   pace?: boolean;
 }
@@ -159,18 +159,20 @@ export async function replayAgainstServer(
     return { payload: reply.bytes.subarray(HEADER_SIZE) };
   });
   const pace = options.pace ?? true;
-  const capturedStart = messages[0]?.timeMicros ?? 0n;
-  const replayStart = performance.now();
+  // The previous command's captured time and when it was replayed: each gap is kept at least as
+  // long as captured, even when the replay fell behind (a slow connect) before it.
+  let previous: { captured: bigint; sent: number } | undefined;
   try {
     for (let i = 0; i < messages.length && result.difference === undefined; i++) {
       const m = messages[i] as CapturedMessage;
       const h = rawHeader(m.bytes);
       if (m.direction !== 'c2s' || h === undefined || h.type !== 'command') continue;
-      if (pace) {
-        const due = replayStart + Number(m.timeMicros - capturedStart) / 1000;
+      if (pace && previous !== undefined) {
+        const due = previous.sent + Number(m.timeMicros - previous.captured) / 1000;
         const wait = due - performance.now();
         if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
       }
+      previous = { captured: m.timeMicros, sent: performance.now() };
       if ((h.flags & 0xf) !== 0 || m.truncated || h.msgSize !== m.bytes.byteLength) {
         throw new TraceError(
           'replay-failed',

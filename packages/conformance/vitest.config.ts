@@ -1,0 +1,3 @@
+import { vfuVitestConfig } from '../../vitest.shared.ts';
+
+export default vfuVitestConfig();
