@@ -11,6 +11,7 @@ declare -A wanted=(
   [nbdfuse]=libnbd-bin
   [nbdkit]=nbdkit
   [python3]=python3
+  [tshark]=tshark
   [qemu-nbd]=qemu-utils
 )
 
@@ -28,4 +29,6 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "installing: ${missing[*]}"
 $SUDO apt-get update -qq
+# tshark asks whether non-root users may capture; answer no without a prompt.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections 2>/dev/null || true
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,7 +1,8 @@
 /** `vfu-conformance`: run the server suite against a live server. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { summarize } from './check';
+import { type CheckResult, summarize } from './check';
+import { runClientSuite } from './client-suite';
 import { ConformanceError } from './errors';
 import { countLine, formatJunit, formatSummary, formatTap, parseExpectFile } from './report';
 import { runServerSuite, serverChecks } from './server-suite';
@@ -14,6 +15,10 @@ export interface ConformanceIo {
 export const USAGE = `Usage:
   vfu-conformance server SOCKET [--no-fds] [--tap] [--junit FILE] [--expect FILE] [--only PREFIX]...
       run the server checks against the vfio-user server listening at SOCKET
+  vfu-conformance client [--tap] [--junit FILE] [--expect FILE] -- COMMAND ARGS...
+      serve a scripted device on a socket ({socket} in ARGS is replaced by its path), run the
+      client command once per scenario (normal, small limits, delayed replies, an error reply,
+      a malformed reply) and check what it sent and how it coped
   vfu-conformance list
       print every check: id, title and the spec section it cites
 Options:
@@ -53,6 +58,24 @@ export async function main(argv: readonly string[], io: ConformanceIo): Promise<
     return 0;
   }
   const [sub, socket, ...rest] = positionals;
+  if (sub === 'client') {
+    const command = positionals.slice(1);
+    if (command.length === 0) {
+      io.stderr(`vfu-conformance: client needs '-- COMMAND ARGS...'\n${USAGE}\n`);
+      return 2;
+    }
+    try {
+      const expected =
+        values.expect === undefined
+          ? new Map<string, string>()
+          : parseExpectFile(readFileSync(values.expect, 'utf8'), values.expect);
+      const results = await runClientSuite(command, expected);
+      return report(`vfu-conformance client ${command.join(' ')}`, results, values, io);
+    } catch (e) {
+      io.stderr(`vfu-conformance: ${(e as Error)?.message ?? String(e)}\n`);
+      return e instanceof ConformanceError && e.code === 'bad-expect-file' ? 2 : 1;
+    }
+  }
   if (sub === 'list' && socket === undefined) {
     for (const c of serverChecks())
       io.stdout(`${c.id}\t${c.title}\t${c.spec.section}${c.spec.practice ? `; ${c.spec.practice}` : ''}\n`);
@@ -75,19 +98,30 @@ export async function main(argv: readonly string[], io: ConformanceIo): Promise<
     const known = new Set(results.map((r) => r.id));
     for (const id of expected.keys())
       if (!known.has(id)) io.stderr(`vfu-conformance: --expect names no check: ${id}\n`);
-    if (values.junit !== undefined)
-      writeFileSync(values.junit, formatJunit(`vfu-conformance server ${socket}`, results));
-    if (values.tap) io.stdout(formatTap(results));
-    else
-      io.stdout(
-        formatSummary(`vfu-conformance server ${socket}${values['no-fds'] ? ' (no fds)' : ''}`, results),
-      );
-    const s = summarize(results);
-    if (values.tap) io.stderr(`${countLine(s)}\n`);
-    return s.failed > 0 ? 1 : 0;
+    return report(
+      `vfu-conformance server ${socket}${values['no-fds'] ? ' (no fds)' : ''}`,
+      results,
+      values,
+      io,
+    );
   } catch (e) {
     const message = e instanceof ConformanceError ? e.message : String((e as Error)?.message ?? e);
     io.stderr(`vfu-conformance: ${message}\n`);
     return e instanceof ConformanceError && e.code === 'bad-expect-file' ? 2 : 1;
   }
+}
+
+/** Writes the requested outputs and returns the exit status. */
+function report(
+  title: string,
+  results: CheckResult[],
+  values: { tap?: boolean | undefined; junit?: string | undefined },
+  io: ConformanceIo,
+): number {
+  if (values.junit !== undefined) writeFileSync(values.junit, formatJunit(title, results));
+  if (values.tap) io.stdout(formatTap(results));
+  else io.stdout(formatSummary(title, results));
+  const s = summarize(results);
+  if (values.tap) io.stderr(`${countLine(s)}\n`);
+  return s.failed > 0 ? 1 : 0;
 }

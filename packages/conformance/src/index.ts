@@ -4,6 +4,7 @@
  */
 export { type Check, type CheckResult, type Outcome, type SpecRef, type Summary, summarize } from './check';
 export { type ConformanceIo, main } from './cli-main';
+export { type ClientRun, clientChecks, runClientScenario, runClientSuite } from './client-suite';
 export { ConformanceError, type ConformanceErrorCode } from './errors';
 export { countLine, formatJunit, formatSummary, formatTap, parseExpectFile } from './report';
 export { type Discovery, ServerContext, type ServerRunOptions } from './server-context';

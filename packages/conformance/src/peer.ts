@@ -97,6 +97,11 @@ export class RawPeer {
     socket.onReadable(() => this.#read());
   }
 
+  /** A peer over an accepted socket (the scripted server's side). */
+  static over(socket: UnixSocket): RawPeer {
+    return new RawPeer(socket);
+  }
+
   static async connect(path: string, timeoutMs = 5000): Promise<RawPeer> {
     return new RawPeer(await UnixSocket.connect(path, { timeoutMs }));
   }

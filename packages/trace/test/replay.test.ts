@@ -1,9 +1,10 @@
 /**
- * Captures and replay end to end: vfu-server serves every zoo device with `--trace-file`, a client
- * drives each through a session, and replaying each captured session against a fresh server
- * reproduces every reply. The sessions are written so their replies do not depend on timing: work
- * the device does in the background (edu's factorial and DMA) is given a fixed wait, which the
- * paced replay keeps, rather than polled.
+ * Captures end to end: vfu-server serves every zoo device with `--trace-file` and a client drives
+ * each through one session. Replaying each captured session against a fresh server reproduces
+ * every reply, and the shipped Wireshark dissector (through tshark) decodes every message into the
+ * same fields as @vfu/protocol. The sessions are written so their replies do not depend on timing:
+ * work the device does in the background (edu's factorial and DMA) gets a fixed wait (250 ms,
+ * ample on a loaded machine), which the paced replay keeps, rather than being polled.
  */
 import { readFileSync } from 'node:fs';
 import { PciDeviceHandle, VfioUserClient } from '@vfu/client';
@@ -15,8 +16,9 @@ import {
   referenceServerSkipReason,
   startReferenceServer,
 } from '@vfu/test-utils';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import { captureStats, readCapture, replayAgainstServer } from '../src/index';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { captureStats, readCapture, replayAgainstServer, summarize } from '../src/index';
+import { dissect, expectedFields, normalize, tshark } from './dissector';
 
 const available = referenceServerAvailable();
 if (!available) {
@@ -46,7 +48,7 @@ async function session(socket: string, id: string): Promise<void> {
       await client.write32(0, EDU_SPEC.liveness, 0x12345678);
       await client.read32(0, EDU_SPEC.liveness);
       await client.write32(0, EDU_SPEC.factorial, 6);
-      await sleep(40);
+      await sleep(250);
       await client.read32(0, EDU_SPEC.status);
       await client.read32(0, EDU_SPEC.factorial);
       // DMA through messages: RAM -> device buffer, served by the client as DMA_READ.
@@ -60,7 +62,7 @@ async function session(socket: string, id: string): Promise<void> {
       await client.write64(0, EDU_SPEC.dmaDst, EDU_SPEC_BUFFER);
       await client.write64(0, EDU_SPEC.dmaCount, 64n);
       await client.write64(0, EDU_SPEC.dmaCmd, 1n);
-      await sleep(40);
+      await sleep(250);
       await client.read32(0, EDU_SPEC.dmaCmd);
       await client.unmapDma(mapping);
     } else {
@@ -74,27 +76,42 @@ async function session(socket: string, id: string): Promise<void> {
   }
 }
 
-describe.skipIf(!available)('capture and replay of each zoo device', () => {
-  it('replaying each captured session against a fresh server reproduces every reply', async () => {
-    const dir = makeTempDir('vfu-cap-');
-    onTestFinished(() => dir.remove());
-    const file = dir.join('zoo.pcapng');
+/** The capture both tests use: each zoo device driven through one session by vfu-server. */
+async function captureZoo(): Promise<{ file: string; dir: { remove(): void } }> {
+  const dir = makeTempDir('vfu-cap-');
+  const file = dir.join('zoo.pcapng');
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
     const recorded = await startReferenceServer(DEVICES, {
-      cleanup: onTestFinished,
+      cleanup: (fn) => cleanups.push(fn),
       extraArgs: ['--trace-file', file],
     });
-    const ids = ['edu0', 'td0', 'ser0', 'gpio0'];
-    for (const id of ids) await session(recorded.sockets[id] as string, id);
+    for (const id of IDS) await session(recorded.sockets[id] as string, id);
     await recorded.process.stop();
+  } finally {
+    for (const fn of cleanups.reverse()) await fn();
+  }
+  return { file, dir };
+}
 
-    const messages = readCapture(readFileSync(file));
+const IDS = ['edu0', 'td0', 'ser0', 'gpio0'];
+
+describe.skipIf(!available)('capture and replay of each zoo device', () => {
+  let captured: { file: string; dir: { remove(): void } } | undefined;
+  beforeAll(async () => {
+    captured = await captureZoo();
+  }, 60_000);
+  afterAll(() => captured?.dir.remove());
+
+  it('replaying each captured session against a fresh server reproduces every reply', async () => {
+    const messages = readCapture(readFileSync(captured!.file));
     const endpoints = [...new Set(messages.map((m) => m.endpoint))];
     expect(endpoints).toHaveLength(4);
     const stats = captureStats(messages);
     expect(stats.find((s) => s.command === 'DMA_READ')?.requests).toBeGreaterThan(0);
 
     const fresh = await startReferenceServer(DEVICES, { cleanup: onTestFinished });
-    for (const [n, id] of ids.entries()) {
+    for (const [n, id] of IDS.entries()) {
       const endpoint = endpoints[n] as string;
       const result = await replayAgainstServer(messages, fresh.sockets[id] as string, { endpoint });
       expect(result.difference, `${id} (${endpoint})`).toBeUndefined();
@@ -106,4 +123,23 @@ describe.skipIf(!available)('capture and replay of each zoo device', () => {
       if (id === 'edu0') expect(result.served).toBeGreaterThan(0);
     }
   });
+
+  it.skipIf(!tshark)(
+    "the Wireshark dissector's fields agree with @vfu/protocol's decode, message by message",
+    async () => {
+      const messages = readCapture(readFileSync(captured!.file));
+      const rows = await dissect(captured!.file);
+      expect(rows).toHaveLength(messages.length);
+      let compared = 0;
+      for (const [i, m] of messages.entries()) {
+        const row = rows[i] as Record<string, string>;
+        const expected = expectedFields(m);
+        for (const [field, value] of Object.entries(expected)) {
+          expect(normalize(row[field] ?? ''), `message ${i} ${field}: ${summarize(m)}`).toBe(value);
+          compared++;
+        }
+      }
+      expect(compared).toBeGreaterThan(messages.length * 5);
+    },
+  );
 });
