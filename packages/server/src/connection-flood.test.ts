@@ -1,4 +1,4 @@
-import { Errno } from '@vfu/protocol';
+import { Command, Errno } from '@vfu/protocol';
 import { type Channel, channelPair, isTransportError } from '@vfu/transport';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { ConnectionBudget } from '../src/index';
@@ -44,5 +44,21 @@ describe('connection floods', () => {
     await b.server.close();
     expect(budget.pending).toBe(0);
     bClient[0]!.destroy();
+  });
+});
+
+describe('DMA bytes mapped', () => {
+  test('a DMA_MAP past maxDmaBytes is ENOSPC; unmapping makes room again', async () => {
+    const { client, server } = await connected({ connectionCaps: { maxDmaBytes: 0x3000 } });
+    const map = (addr: bigint, size: bigint) =>
+      client.errno(Command.DmaMap, { argsz: 32, flags: 3, offset: 0n, addr, size });
+    expect(await map(0x10000n, 0x2000n)).toBe(0);
+    expect(await map(0x20000n, 0x2000n)).toBe(Errno.ENOSPC);
+    expect(await map(0x20000n, 0x1000n)).toBe(0);
+    expect(server.dmaMappings).toHaveLength(2);
+    expect(await client.errno(Command.DmaUnmap, { argsz: 32, flags: 0, addr: 0x10000n, size: 0x2000n })).toBe(
+      0,
+    );
+    expect(await map(0x30000n, 0x2000n)).toBe(0);
   });
 });

@@ -68,6 +68,8 @@ export interface DmaFdPolicy {
    * broken. `range` names the mapping (IOVA+size).
    */
   poisoned?: (range: string) => void;
+  /** Most bytes mapped at once, summed over the mappings (ENOSPC beyond; default unlimited). */
+  maxBytes?: bigint;
 }
 
 /** One live DMA mapping. */
@@ -116,6 +118,13 @@ export class DmaController {
     return this.#maps;
   }
 
+  /** Bytes mapped, summed over the mappings. */
+  get mappedBytes(): bigint {
+    let n = 0n;
+    for (const m of this.#maps) n += m.size;
+    return n;
+  }
+
   /** Message DMA accesses not yet answered, across all mappings. */
   get inflight(): number {
     let n = 0;
@@ -155,6 +164,13 @@ export class DmaController {
     }
     if (this.#maps.length >= this.#maxMaps) {
       throw reject(`DMA_MAP ${range}: already ${this.#maps.length} mappings (max_dma_maps)`, Errno.ENOSPC);
+    }
+    const maxBytes = this.#policy.maxBytes;
+    if (maxBytes !== undefined && this.mappedBytes + q.size > maxBytes) {
+      throw reject(
+        `DMA_MAP ${range}: ${hex(this.mappedBytes)} bytes already mapped, the cap is ${hex(maxBytes)} (maxDmaBytes)`,
+        Errno.ENOSPC,
+      );
     }
     const canRead = (q.flags & DmaMapFlags.Read) !== 0;
     const canWrite = (q.flags & DmaMapFlags.Write) !== 0;

@@ -50,6 +50,8 @@ export interface ConnectionCaps {
    * (default 8). Beyond it (or beyond the shared `connectionBudget`) they are closed at once.
    */
   maxPendingConnections?: number;
+  /** Bytes a client may have mapped with DMA_MAP at once (default 2^52; ENOSPC beyond). */
+  maxDmaBytes?: number;
 }
 
 /** The defaults of {@link ConnectionCaps}. */
@@ -60,6 +62,7 @@ export const CONNECTION_CAPS_DEFAULTS: Readonly<Required<ConnectionCaps>> = Obje
   maxQueuedReplies: CHANNEL_DEFAULTS.maxWriteQueueMessages,
   maxHeldFds: CHANNEL_DEFAULTS.maxHeldFds,
   maxPendingConnections: 8,
+  maxDmaBytes: 2 ** 52,
 });
 
 /** Options of a {@link VfioUserServer}. */
@@ -349,6 +352,7 @@ export class VfioUserServer {
       requireSealedDmaFds: this.#requireSealedDmaFds,
       onTrace: this.#onTrace,
       handshakeTimeoutMs: this.#caps.handshakeTimeoutMs,
+      maxDmaBytes: BigInt(this.#caps.maxDmaBytes),
       sessionEnded: (session, error) => this.#sessionEnded(session, error),
     };
     this.#session = new Session(host, connection);
@@ -469,6 +473,12 @@ function checkCaps(caps: ConnectionCaps): Readonly<Required<ConnectionCaps>> {
       'connectionCaps.maxPendingConnections',
       0,
       65536,
+    ),
+    maxDmaBytes: checkInt(
+      caps.maxDmaBytes ?? d.maxDmaBytes,
+      'connectionCaps.maxDmaBytes',
+      1,
+      Number.MAX_SAFE_INTEGER,
     ),
   });
 }

@@ -50,6 +50,8 @@ export interface SessionHost {
   readonly onTrace: ((e: TraceEvent) => void) | undefined;
   /** A client that has not completed VERSION this long after connecting is disconnected (0 = never). */
   readonly handshakeTimeoutMs: number;
+  /** Most DMA bytes a client may map at once (undefined: no cap). */
+  readonly maxDmaBytes: bigint | undefined;
   /** The client went away (after DMA is torn down). */
   sessionEnded(session: Session, error: Error | undefined): void;
 }
@@ -139,6 +141,7 @@ export class Session implements CommandContext {
     });
     this.#dma = new DmaController(this.host.bus, this.#messenger(n), n.maxDmaMaps, {
       requireShrinkSeal: this.host.requireSealedDmaFds,
+      ...(this.host.maxDmaBytes === undefined ? {} : { maxBytes: this.host.maxDmaBytes }),
       warn: (message) => this.host.logger.warn(message, { endpoint: this.host.id }),
       poisoned: (range) => {
         this.host.logger.error(
