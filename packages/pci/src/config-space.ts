@@ -300,3 +300,26 @@ export class ConfigSpace {
     return 0;
   }
 }
+
+/** Throws `invalid-config-access` unless `size` is 1, 2 or 4. */
+export function checkAccessSize(size: number): void {
+  if (size !== 1 && size !== 2 && size !== 4) {
+    throw new PciError('invalid-config-access', `config access size must be 1, 2 or 4, got ${size}`);
+  }
+}
+
+/** Calls `fn` for each naturally aligned 1/2/4-byte piece of `[offset, offset+length)`. */
+export function forEachAlignedChunk(
+  offset: number,
+  length: number,
+  fn: (at: number, size: ConfigAccessSize) => void,
+): void {
+  let at = offset;
+  const end = offset + length;
+  while (at < end) {
+    const left = end - at;
+    const size: ConfigAccessSize = at % 4 === 0 && left >= 4 ? 4 : at % 2 === 0 && left >= 2 ? 2 : 1;
+    fn(at, size);
+    at += size;
+  }
+}

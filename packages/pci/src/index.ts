@@ -4,6 +4,7 @@
  * every root bus owning its own memory, IO and DMA spaces.
  */
 export { type BarDefinition, type BarKind, type BarMmapArea, PciBar } from './bar';
+export { BusMasterDma } from './bus-master-dma';
 export type { CapabilityHost } from './capabilities/host';
 export { MsiCapability, type MsiOptions } from './capabilities/msi';
 export { MsixCapability, type MsixOptions } from './capabilities/msix';
@@ -21,7 +22,9 @@ export {
   type QdevErrorContext,
 } from './errors';
 export type { InterruptSink, IrqInfo, IrqStateEvent, MsiMessage, MsiOutcome } from './interrupts';
+export { type IntxHost, IntxPin } from './intx';
 export { formatLspciDump, type LspciDumpOptions } from './lspci-dump';
+export { type PciBarHost, PciBarSet, type PciRegionInfo } from './pci-bars';
 export {
   formatDevfn,
   PCI_DEVFN_MAX,
@@ -29,18 +32,17 @@ export {
   PciRootBus,
   type PciRootBusOptions,
 } from './pci-bus';
+export { PciDevice } from './pci-device';
 export {
   definePciDeviceClass,
   devfnProperty,
   PCI_ANY_ID,
   type PciCommonProperties,
-  PciDevice,
   type PciDeviceClassDefinition,
   type PciDeviceInit,
   type PciIdentity,
-  type PciRegionInfo,
   pciCommonProperties,
-} from './pci-device';
+} from './pci-device-class';
 export {
   Bus,
   type BusOptions,

@@ -23,6 +23,24 @@ import {
 } from '../regs';
 import { type CapabilityHost, rangesOverlap } from './host';
 
+/** Capability length without per-vector masking: 32-bit (QEMU `msi_cap_sizeof`) and 64-bit address. */
+const MSI_CAP_SIZEOF_32 = 0x0a;
+const MSI_CAP_SIZEOF_64 = 0x0e;
+/** What per-vector masking adds: reserved word, mask and pending registers. */
+const MSI_CAP_SIZEOF_MASK = 0x0a;
+/** Bit position of Multiple Message Capable (QMASK) and Multiple Message Enable (QSIZE) in flags. */
+const MSI_QMASK_SHIFT = 1;
+const MSI_QSIZE_SHIFT = 4;
+/** Writable bits of Message Address (low dword 4-byte aligned), Upper Address and Message Data. */
+const MSI_ADDRESS_LO_MASK = 0xffff_fffc;
+const MSI_ADDRESS_HI_MASK = 0xffff_ffff;
+const MSI_DATA_MASK = 0xffff;
+
+/** Bit v set for each vector v < n (n in 1..32). */
+function vectorBits(n: number): number {
+  return 0xffff_ffff >>> (32 - n);
+}
+
 /** How to build an MSI capability. */
 export interface MsiOptions {
   /** Vectors the device supports: a power of two, 1-32 (default 1). */
@@ -62,19 +80,21 @@ export class MsiCapability {
     this.vectorsCapable = vectors;
     this.address64 = opts.address64 ?? true;
     this.perVectorMask = opts.perVectorMask ?? false;
-    this.size = (this.address64 ? 0x0e : 0x0a) + (this.perVectorMask ? 10 : 0);
+    this.size =
+      (this.address64 ? MSI_CAP_SIZEOF_64 : MSI_CAP_SIZEOF_32) +
+      (this.perVectorMask ? MSI_CAP_SIZEOF_MASK : 0);
     const cfg = host.config;
     this.offset = cfg.addCapability(PCI_CAP_ID_MSI, opts.offset ?? 0, this.size);
     const cap = this.offset;
-    let flags = Math.log2(vectors) << 1;
+    let flags = Math.log2(vectors) << MSI_QMASK_SHIFT;
     if (this.address64) flags |= PCI_MSI_FLAGS_64BIT;
     if (this.perVectorMask) flags |= PCI_MSI_FLAGS_MASKBIT;
     cfg.setWord(cap + PCI_MSI_FLAGS, flags);
     cfg.setMask(cfg.wmask, cap + PCI_MSI_FLAGS, PCI_MSI_FLAGS_QSIZE | PCI_MSI_FLAGS_ENABLE, 2);
-    cfg.setMask(cfg.wmask, cap + PCI_MSI_ADDRESS_LO, 0xfffffffc, 4);
-    if (this.address64) cfg.setMask(cfg.wmask, cap + PCI_MSI_ADDRESS_HI, 0xffffffff, 4);
-    cfg.setMask(cfg.wmask, this.#dataOffset, 0xffff, 2);
-    if (this.perVectorMask) cfg.setMask(cfg.wmask, this.#maskOffset, 0xffffffff >>> (32 - vectors), 4);
+    cfg.setMask(cfg.wmask, cap + PCI_MSI_ADDRESS_LO, MSI_ADDRESS_LO_MASK, 4);
+    if (this.address64) cfg.setMask(cfg.wmask, cap + PCI_MSI_ADDRESS_HI, MSI_ADDRESS_HI_MASK, 4);
+    cfg.setMask(cfg.wmask, this.#dataOffset, MSI_DATA_MASK, 2);
+    if (this.perVectorMask) cfg.setMask(cfg.wmask, this.#maskOffset, vectorBits(vectors), 4);
   }
 
   get #dataOffset(): number {
@@ -97,7 +117,10 @@ export class MsiCapability {
 
   /** Vectors allocated by software (Multiple Message Enable), clamped to what is capable. */
   get vectorsEnabled(): number {
-    const log = Math.min((this.#flags & PCI_MSI_FLAGS_QSIZE) >> 4, (this.#flags & PCI_MSI_FLAGS_QMASK) >> 1);
+    const log = Math.min(
+      (this.#flags & PCI_MSI_FLAGS_QSIZE) >> MSI_QSIZE_SHIFT,
+      (this.#flags & PCI_MSI_FLAGS_QMASK) >> MSI_QMASK_SHIFT,
+    );
     return 1 << log;
   }
 
@@ -156,16 +179,19 @@ export class MsiCapability {
     if (this.enabled) {
       this.#host.deassertIntx();
       const flags = this.#flags;
-      const logNum = (flags & PCI_MSI_FLAGS_QSIZE) >> 4;
-      const logMax = (flags & PCI_MSI_FLAGS_QMASK) >> 1;
+      const logNum = (flags & PCI_MSI_FLAGS_QSIZE) >> MSI_QSIZE_SHIFT;
+      const logMax = (flags & PCI_MSI_FLAGS_QMASK) >> MSI_QMASK_SHIFT;
       // Software may allocate more than capable; not legal, so clamp as QEMU does.
       if (logNum > logMax)
-        cfg.setWord(this.offset + PCI_MSI_FLAGS, (flags & ~PCI_MSI_FLAGS_QSIZE) | (logMax << 4));
+        cfg.setWord(
+          this.offset + PCI_MSI_FLAGS,
+          (flags & ~PCI_MSI_FLAGS_QSIZE) | (logMax << MSI_QSIZE_SHIFT),
+        );
     }
     this.#report();
     if (!this.enabled || !this.perVectorMask) return;
     const n = this.vectorsEnabled;
-    const pending = (this.pendingBits & (0xffffffff >>> (32 - n))) >>> 0;
+    const pending = (this.pendingBits & vectorBits(n)) >>> 0;
     cfg.setLong(this.#pendingOffset, pending);
     for (let v = 0; v < n; v++) {
       if (this.isMasked(v) || ((pending >>> v) & 1) === 0) continue;

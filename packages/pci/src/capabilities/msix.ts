@@ -284,3 +284,22 @@ export class MsixCapability {
     }
   }
 }
+
+/**
+ * Size of a BAR holding only an MSI-X table (at 0) and its PBA, as QEMU's `msix_init_exclusive_bar`
+ * lays it out: 4 KiB with the PBA at half, or the next power of two that fits.
+ */
+export function msixExclusiveBarLayout(
+  vectors: number,
+  label: string,
+): { barSize: number; pbaOffset: number } {
+  if (!Number.isInteger(vectors) || vectors < 1 || vectors > 2048) {
+    throw new PciError('invalid-capability', `${label}: MSI-X table size ${vectors} must be in 1-2048`);
+  }
+  let barSize = 4096;
+  let pbaOffset = barSize / 2;
+  const pbaSize = Math.ceil(vectors / 64) * 8;
+  if (vectors * 16 > pbaOffset) pbaOffset = vectors * 16;
+  if (pbaOffset + pbaSize > 4096) barSize = pbaOffset + pbaSize;
+  return { barSize: 2 ** Math.ceil(Math.log2(barSize)), pbaOffset };
+}
