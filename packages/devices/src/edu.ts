@@ -239,19 +239,17 @@ export class Edu {
   restoreState(state: unknown): void {
     const s = state as Partial<EduState> | null;
     const buffer = s?.dmaBuffer;
-    if (!(buffer instanceof Uint8Array) || buffer.length !== EDU_DMA_BUFFER_SIZE) {
-      throw new DeviceError('invalid-state', 'edu: saved dmaBuffer is not 4096 bytes', {
+    const bad = (property: string, why: string, value?: unknown) =>
+      new DeviceError('invalid-state', `edu: saved ${property} ${why}`, {
         deviceType: 'edu',
-        property: 'dmaBuffer',
+        property,
+        value,
       });
-    }
+    if (!(buffer instanceof Uint8Array) || buffer.length !== EDU_DMA_BUFFER_SIZE)
+      throw bad('dmaBuffer', 'is not 4096 bytes');
     const status = (s?.registers as Record<string, unknown> | undefined)?.status;
     if (typeof status === 'number' && (status & ~(EDU_STATUS_COMPUTING | EDU_STATUS_IRQ_FACTORIAL)) !== 0) {
-      throw new DeviceError('invalid-state', 'edu: saved status has undefined bits', {
-        deviceType: 'edu',
-        property: 'status',
-        value: status,
-      });
+      throw bad('status', 'has undefined bits', status);
     }
     this.#stopTimers();
     this.regs.load(s?.registers);
@@ -264,11 +262,6 @@ export class Edu {
   /** Resolves once no DMA transfer is in flight (for orderly teardown and tests). */
   async whenIdle(): Promise<void> {
     while (this.#inFlightDma !== undefined) await this.#inFlightDma;
-  }
-
-  /** Releases timers; the device must not be used afterwards. */
-  destroy(): void {
-    this.#stopTimers();
   }
 
   /** @internal Start computing `operand`! unless a computation is running. */
