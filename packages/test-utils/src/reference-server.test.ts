@@ -48,7 +48,7 @@ describe('referenceServerDeviceArgs', () => {
 });
 
 describe('the reference server', () => {
-  it('is apps/server, built, or from source on request', () => {
+  it('is the vfu-server bin of @vfu/server-app (apps/server), built, or from source on request', () => {
     expect(REFERENCE_SERVER_SCRIPT).toBe(join(REPO_ROOT, 'apps', 'server', 'dist', 'cli.js'));
     expect(referenceServerAvailable({})).toBe(existsSync(REFERENCE_SERVER_SCRIPT));
     expect(referenceServerAvailable({ VFU_SERVER_FROM_SOURCE: '1' })).toBe(true);

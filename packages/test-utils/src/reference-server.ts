@@ -1,16 +1,43 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ServerProcess, startServerProcess } from './server-process';
 import { makeTempDir, type TempDir } from './temp-dir';
 
-/** The reference server's built entry point, `apps/server/dist/cli.js`. */
-export const REFERENCE_SERVER_SCRIPT = fileURLToPath(
-  new URL('../../../apps/server/dist/cli.js', import.meta.url),
-);
-/** Its TypeScript entry point, run through tsx when working on both sides without rebuilding. */
-const REFERENCE_SERVER_SOURCE = fileURLToPath(new URL('../../../apps/server/src/cli.ts', import.meta.url));
 /** The repository root (this module sits two levels below it in `src/` and in `dist/` alike). */
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * Where the `@vfu/server-app` package is, resolved as any dependency is: the workspace root
+ * declares it (a dependency of test-utils itself would be a cycle, since the app's own packages
+ * test with test-utils), and its `./package.json` export names the `vfu-server` bin.
+ */
+function resolveServerApp(): { script: string; source: string } {
+  const require = createRequire(join(REPO_ROOT, 'package.json'));
+  let manifestPath: string;
+  try {
+    manifestPath = require.resolve('@vfu/server-app/package.json');
+  } catch {
+    // Not linked (no `pnpm install` since it was declared): the paths below then do not exist,
+    // and the skip reason says which file is missing.
+    const fallback = join(REPO_ROOT, 'node_modules', '@vfu', 'server-app');
+    return { script: join(fallback, 'dist', 'cli.js'), source: join(fallback, 'src', 'cli.ts') };
+  }
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { bin?: Record<string, string> };
+  const bin = manifest.bin?.['vfu-server'];
+  if (bin === undefined) throw new Error(`${manifestPath} declares no vfu-server bin`);
+  const root = dirname(manifestPath);
+  // The bin is the build of src/cli.ts (tsup keeps the file name).
+  return { script: join(root, bin), source: join(root, 'src', 'cli.ts') };
+}
+
+const SERVER_APP = resolveServerApp();
+
+/** The reference server's built entry point: the `vfu-server` bin of `@vfu/server-app`. */
+export const REFERENCE_SERVER_SCRIPT = SERVER_APP.script;
+/** Its TypeScript entry point, run through tsx when working on both sides without rebuilding. */
+const REFERENCE_SERVER_SOURCE = SERVER_APP.source;
 
 /**
  * `VFU_SERVER_FROM_SOURCE=1` runs the server from its TypeScript sources (through tsx), for
