@@ -6,11 +6,11 @@ import {
   Command,
   type DmaReadRequest,
   type DmaWriteRequest,
+  dataMessageSize,
   decodeMessage,
   Errno,
-  encodeMessage,
+  encodeReplyPayload,
   HEADER_SIZE,
-  type Message,
   negotiateClient,
   type ReplyOf,
   type RequestOf,
@@ -75,7 +75,7 @@ export class TestClient {
     const reply = await this.call(Command.Version, proposal);
     const negotiated = negotiateClient(proposal, reply.body, 0);
     this.channel.setSendLimits({
-      maxMessageSize: HEADER_SIZE + 16 + negotiated.maxSendDataXferSize,
+      maxMessageSize: dataMessageSize(negotiated.maxSendDataXferSize),
       maxFdsPerMessage: negotiated.maxSendFds,
     });
     this.channel.setReceiveLimits({
@@ -91,26 +91,17 @@ export class TestClient {
     body: RequestOf<C>,
     opts: CallOptions = {},
   ): Promise<{ body: ReplyOf<C>; fds: OwnedFd[] }> {
-    const bytes = encodeMessage({ kind: 'request', command, msgId: 0, body } as Message);
-    const reply = await this.channel.request(command, bytes.subarray(HEADER_SIZE), {
+    const reply = await this.channel.call(command, body, {
       ...(opts.fds ? { fds: opts.fds } : {}),
       acceptFds: opts.acceptFds ?? 1,
       ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
     });
-    const fds = reply.takeFds();
-    const decoded = decodeMessage({
-      header: reply.header,
-      payload: reply.payload,
-      fds: fds.map((f) => f.fd),
-    });
-    if (decoded.kind !== 'reply') throw new Error(`unexpected ${decoded.kind}`);
-    return { body: decoded.body as ReplyOf<C>, fds };
+    return { body: reply.body, fds: reply.takeFds() };
   }
 
   /** A typed No_reply command. */
   post<C extends Command>(command: C, body: RequestOf<C>): Promise<void> {
-    const bytes = encodeMessage({ kind: 'request', command, msgId: 0, body } as Message);
-    return this.channel.post(command, bytes.subarray(HEADER_SIZE));
+    return this.channel.callNoReply(command, body);
   }
 
   /** Sends `payload` as-is for `command`; resolves with the errno of the error reply (0 = success). */
@@ -188,13 +179,9 @@ export class TestClient {
     if (this.dmaErrno !== undefined) throw Object.assign(new Error('refused'), { errno: this.dmaErrno });
     const src = this.#find(q.address, Number(q.count));
     if (src === undefined) throw Object.assign(new Error('unmapped'), { errno: Errno.ENODEV });
-    const bytes = encodeMessage({
-      kind: 'reply',
-      command: Command.DmaRead,
-      msgId: 0,
-      body: { address: q.address, count: q.count, data: src },
-    });
-    return { payload: bytes.subarray(HEADER_SIZE) };
+    return {
+      payload: encodeReplyPayload(Command.DmaRead, { address: q.address, count: q.count, data: src }),
+    };
   }
 
   #dmaWrite(q: DmaWriteRequest) {
@@ -203,13 +190,7 @@ export class TestClient {
     const dst = this.#find(q.address, Number(q.count));
     if (dst === undefined) throw Object.assign(new Error('unmapped'), { errno: Errno.ENODEV });
     dst.set(q.data);
-    const bytes = encodeMessage({
-      kind: 'reply',
-      command: Command.DmaWrite,
-      msgId: 0,
-      body: { address: q.address, count: q.count },
-    });
-    return { payload: bytes.subarray(HEADER_SIZE) };
+    return { payload: encodeReplyPayload(Command.DmaWrite, { address: q.address, count: q.count }) };
   }
 }
 
