@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { lstatSync, unlinkSync } from 'node:fs';
+import { Errno } from '@vfu/protocol';
 import { isSysError, UnixListener, UnixSocket } from '@vfu/sys';
 import { Channel, type ChannelOptions } from './channel';
 import { TransportError } from './errors';
@@ -142,7 +143,7 @@ export function listen(path: string, options: ListenOptions = {}): Listener {
   } catch (cause) {
     const errno = isSysError(cause) ? cause.errno : undefined;
     throw new TransportError(
-      errno === 98 /* EADDRINUSE */ ? 'ADDRESS_IN_USE' : 'LISTEN_FAILED',
+      errno === Errno.EADDRINUSE ? 'ADDRESS_IN_USE' : 'LISTEN_FAILED',
       `cannot listen at ${path}: ${(cause as Error).message}`,
       { path, cause, ...(errno === undefined ? {} : { errno }) },
     );
@@ -160,13 +161,13 @@ function removeStaleSocket(path: string): void {
   if (!isSocket) {
     throw new TransportError('ADDRESS_IN_USE', `${path} exists and is not a socket; not removing it`, {
       path,
-      errno: 98,
+      errno: Errno.EADDRINUSE,
     });
   }
   try {
     UnixSocket.connectSync(path).close();
   } catch (cause) {
-    if (isSysError(cause) && cause.errno === 111 /* ECONNREFUSED */) {
+    if (isSysError(cause) && cause.errno === Errno.ECONNREFUSED) {
       unlinkSync(path);
       return;
     }
@@ -177,9 +178,12 @@ function removeStaleSocket(path: string): void {
       {
         path,
         cause,
-        errno: 98,
+        errno: Errno.EADDRINUSE,
       },
     );
   }
-  throw new TransportError('ADDRESS_IN_USE', `a server is already listening at ${path}`, { path, errno: 98 });
+  throw new TransportError('ADDRESS_IN_USE', `a server is already listening at ${path}`, {
+    path,
+    errno: Errno.EADDRINUSE,
+  });
 }
